@@ -1,0 +1,149 @@
+"""The `pimc` command line (typer). User errors print one `pimc: error: ...` line (plus a caret
+block for text errors) and exit 2; `--debug` anywhere on the line shows the traceback instead."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
+
+import pimc
+from pimc.errors import PimcError
+from pimc.output import split_chunks, write_atomically
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="pimc: compile LLM graphs to NPU + processing-in-memory hardware.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pimc {pimc.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False,
+          debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False):
+    """pimc: compile LLM graphs to NPU + processing-in-memory hardware."""
+
+
+@app.command()
+def opt(file: Annotated[str, typer.Argument(help="IR file to read, '-' for stdin.")],
+        pipeline: Annotated[str, typer.Option("-p", "--pipeline", help="Passes, e.g. 'canonicalize,cse'.")] = "",
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+        split_input_file: Annotated[bool, typer.Option("--split-input-file", help="Treat '// -----' as separating independent inputs.")] = False,
+        print_ir_before: Annotated[list[str], typer.Option("--print-ir-before", help="Print the IR before this pass (repeatable).")] = [],
+        print_ir_after: Annotated[list[str], typer.Option("--print-ir-after", help="Print the IR after this pass (repeatable).")] = [],
+        print_ir_after_all: Annotated[bool, typer.Option("--print-ir-after-all", help="Print the IR after every pass.")] = False,
+        time_passes: Annotated[bool, typer.Option("--time-passes", help="Report each pass's wall time.")] = False,
+        verify_each: Annotated[bool, typer.Option("--verify-each/--no-verify-each", help="Verify after every pass.")] = True,
+        locations: Annotated[bool, typer.Option("--locations/--no-locations", help="Print loc(...) annotations.")] = True):
+    """Parse, verify, run a pass pipeline and print IR (like mlir-opt)."""
+    from pimc.ir import parse, print_module, verify
+    from pimc.passes import PASSES, PassManager, parse_pipeline
+
+    passes = parse_pipeline(pipeline)
+    for name in [*print_ir_before, *print_ir_after]:
+        PASSES.get(name, where="--print-ir-before/after: ")
+    source = sys.stdin.read() if file == "-" else _read(file)
+    filename = "<stdin>" if file == "-" else file
+    chunks = split_chunks(source) if split_input_file else [source]
+    outputs, failed = [], False
+    for chunk in chunks:
+        try:
+            module = parse(chunk, filename)
+            verify(module)
+            PassManager(passes, verify_each=verify_each, print_before=tuple(print_ir_before),
+                        print_after=tuple(print_ir_after), print_after_all=print_ir_after_all,
+                        time_passes=time_passes).run(module)
+            outputs.append(print_module(module, print_locations=locations))
+        except PimcError as e:
+            if not split_input_file:
+                raise
+            _report(e)
+            failed = True
+    text = "// -----\n".join(outputs)
+    if failed:
+        raise typer.Exit(2)  # nothing is written when any chunk failed
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, text)
+
+
+@app.command()
+def passes(format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
+    """List the registered passes and their options."""
+    from pimc.passes import PASSES
+    _check_format(format)
+    rows = [{"name": name, "summary": cls.summary(),
+             "options": {k: str(t) for k, (_, t) in cls.option_types().items()}}
+            for name, cls in PASSES.items()]
+    if format == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        typer.echo(f"{r['name']:<{width}}  {r['summary']}")
+
+
+@app.command()
+def demo():
+    """Run the embedded default job: a decoder layer through verify, passes and round-trip."""
+    from pimc.demo import run_demo
+    run_demo()
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("text", "json"):
+        raise PimcError(f"--format: unknown format '{fmt}'; valid: text, json")
+
+
+def _read(file: str) -> str:
+    try:
+        return Path(file).read_text()
+    except OSError as e:
+        raise PimcError(f"cannot read '{file}': {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise PimcError(f"{file}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+
+
+def _report(e: PimcError) -> None:
+    sys.stderr.write(f"pimc: error: {e.message}\n")
+    if e.context:
+        sys.stderr.write(e.context + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="pimc", standalone_mode=False)
+        return 0
+    except PimcError as e:
+        if debug:
+            raise
+        _report(e)
+        return 2
+    except typer.Exit as e:
+        return e.exit_code
+    except NoArgsIsHelpError:  # typer has already printed the help
+        return 0
+    except ClickException as e:  # bad flags and arguments
+        if debug:
+            raise
+        sys.stderr.write(f"pimc: error: {' '.join(e.format_message().split())}\n")
+        return 2
+    except typer.Abort:
+        sys.stderr.write("pimc: aborted\n")
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

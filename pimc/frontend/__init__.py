@@ -1,0 +1,1 @@
+"""Frontends: ways into pimc IR."""

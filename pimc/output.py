@@ -1,0 +1,33 @@
+"""Output helpers: never leave a half-written file, and split multi-case inputs."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+SPLIT_MARKER = "// -----"
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: readers see all or nothing."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def split_chunks(source: str) -> list[str]:
+    """Split at lines that are exactly `// -----`. Each chunk keeps its original line numbers
+    (earlier lines become blank), so diagnostics point into the real file."""
+    lines = source.split("\n")
+    chunks, start = [], 0
+    for i, line in enumerate(lines + [SPLIT_MARKER]):
+        if line.strip() == SPLIT_MARKER:
+            chunks.append("\n" * start + "\n".join(lines[start:i]))
+            start = i + 1
+    return chunks

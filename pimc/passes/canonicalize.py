@@ -1,0 +1,68 @@
+"""canonicalize: fold no-op and chained view ops by a pattern table."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pimc.ir.builder import to_attr
+from pimc.ir.core import Operation, OpResult
+from pimc.ir.dialects.builtin import ModuleOp
+from pimc.passes.base import Context, Pass
+from pimc.passes.rewrite import PatternTable, Rewriter, apply_patterns
+
+
+def _producer(op: Operation, name: str) -> Operation | None:
+    src = op.operands[0]
+    return src.op if isinstance(src, OpResult) and src.op.name == name else None
+
+
+def fold_noop(op: Operation, rw: Rewriter) -> bool:
+    """reshape or cast whose result type equals its operand's: use the operand."""
+    if op.operands[0].type != op.results[0].type:
+        return False
+    rw.replace_op(op, [op.operands[0]])
+    return True
+
+
+def fold_reshape_of_reshape(op: Operation, rw: Rewriter) -> bool:
+    inner = _producer(op, "llm.reshape")
+    if inner is None:
+        return False
+    rw.set_operand(op, 0, inner.operands[0])
+    return True
+
+
+def fold_identity_transpose(op: Operation, rw: Rewriter) -> bool:
+    perm = op.attr("perm")
+    if perm != tuple(range(len(perm))):
+        return False
+    rw.replace_op(op, [op.operands[0]])
+    return True
+
+
+def fold_transpose_of_transpose(op: Operation, rw: Rewriter) -> bool:
+    """transpose(transpose(x, p1), p2) = transpose(x, p1[p2[i]])."""
+    inner = _producer(op, "llm.transpose")
+    if inner is None:
+        return False
+    p1, p2 = inner.attr("perm"), op.attr("perm")
+    op.attributes["perm"] = to_attr([p1[p] for p in p2])
+    rw.set_operand(op, 0, inner.operands[0])
+    return True
+
+
+PATTERNS: PatternTable = {
+    "llm.reshape": [fold_noop, fold_reshape_of_reshape],
+    "llm.cast": [fold_noop],
+    "llm.transpose": [fold_identity_transpose, fold_transpose_of_transpose],
+}
+
+
+@dataclass(frozen=True)
+class Canonicalize(Pass):
+    """Fold reshape-of-reshape and transpose-of-transpose; drop identity transposes and no-op
+    casts and reshapes."""
+
+    name = "canonicalize"
+
+    def apply(self, ctx: Context, module: ModuleOp) -> None:
+        apply_patterns(module, PATTERNS)

@@ -1,0 +1,23 @@
+"""Named pipelines: plain functions listing passes, each with the reason it is there."""
+from __future__ import annotations
+
+from pimc.passes.base import Pass
+from pimc.passes.pipeline_parser import parse_pipeline
+
+
+def cleanup() -> list[tuple[str, str]]:
+    return [
+        ("canonicalize", "fold the reshape/transpose/cast no-ops that frontends leave behind"),
+        ("cse", "merge duplicate pure ops, such as repeated weight loads and identical views"),
+        ("dce", "drop pure ops whose results nobody uses"),
+    ]
+
+
+PIPELINES = {"cleanup": cleanup}
+
+
+def build(name: str) -> list[Pass]:
+    from pimc.errors import UnknownNameError
+    if name not in PIPELINES:
+        raise UnknownNameError("pipeline", name, PIPELINES)
+    return parse_pipeline(",".join(step for step, _ in PIPELINES[name]()))
