@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pimc.errors import OptionError
 from pimc.ir.builder import to_attr
 from pimc.ir.core import Operation, OpResult
 from pimc.ir.dialects.builtin import ModuleOp
@@ -63,6 +64,10 @@ class Canonicalize(Pass):
     casts and reshapes."""
 
     name = "canonicalize"
+    max_iterations: int = 10  # worklist re-seedings, as in MLIR's greedy rewrite driver
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        apply_patterns(module, PATTERNS)
+        if self.max_iterations < 1:
+            raise OptionError(f"option 'max-iterations' of pass 'canonicalize' must be >= 1, "
+                              f"got {self.max_iterations}")
+        apply_patterns(module, PATTERNS, self.max_iterations)

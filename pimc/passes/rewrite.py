@@ -58,15 +58,21 @@ def is_trivially_dead(op: Operation) -> bool:
     return op.has_trait("pure") and not op.regions and all(not r.uses for r in op.results)
 
 
-def apply_patterns(module: ModuleOp, table: PatternTable) -> int:
-    """Rewrite until no pattern applies; returns the number of rewrites."""
+def apply_patterns(module: ModuleOp, table: PatternTable, max_iterations: int = 10) -> int:
+    """Rewrite until no pattern applies, as MLIR's greedy driver does: each iteration seeds the
+    worklist with every op and drains it; stop after an iteration that changed nothing, or after
+    `max_iterations`. Returns the number of rewrites."""
     rw = Rewriter()
-    rw.worklist.extend(op for block in all_blocks(module) for op in block.ops)
-    while rw.worklist:
-        op = rw.worklist.popleft()
-        if op.parent is None:  # erased meanwhile
-            continue
-        for pattern in table.get(op.name, ()):
-            if pattern(op, rw):
-                break
+    for _ in range(max_iterations):
+        before = rw.changes
+        rw.worklist.extend(op for block in all_blocks(module) for op in block.ops)
+        while rw.worklist:
+            op = rw.worklist.popleft()
+            if op.parent is None:  # erased meanwhile
+                continue
+            for pattern in table.get(op.name, ()):
+                if pattern(op, rw):
+                    break
+        if rw.changes == before:
+            break
     return rw.changes
