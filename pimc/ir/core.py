@@ -6,13 +6,30 @@ it a `name`, an operand/attribute signature and a shape rule (see `pimc.ir.opdef
 """
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import ClassVar
 
 from pimc.errors import SourcePos
 from pimc.ir.attrs import Attribute
 from pimc.ir.location import Location
 from pimc.ir.types import Type
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic GC during bulk IR work. Ops and values reference each other, so a 20k-op
+    module is a large tracked heap, and every generation-2 collection triggered by the
+    allocations of a parse or pass walks all of it: time grows faster than linearly. Refcounting
+    still frees garbage meanwhile; the collector resumes afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Value:

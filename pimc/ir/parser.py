@@ -18,7 +18,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from pimc.errors import ParseError, PimcError, SourcePos
 from pimc.ir.attrs import (DIALECT_ATTRS, ArrayAttr, BoolAttr, DictAttr, FloatAttr, IntAttr,
                            StrAttr, SymbolRefAttr, TypeAttr, UnitAttr)
-from pimc.ir.core import Block, Region, Value
+from pimc.ir.core import Block, Region, Value, gc_paused
 from pimc.ir.dialects import op_class
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
 from pimc.ir.location import FileLineColLoc, Location, NameLoc
@@ -368,7 +368,7 @@ _lock = threading.Lock()
 
 def parse(source: str, filename: str = "<string>") -> ModuleOp:
     """Parse IR text into a ModuleOp. Raises ParseError (a PimcError) on malformed input."""
-    with _lock:
+    with _lock, gc_paused():
         _builder.reset(source, filename)
         try:
             return _lark.parse(source)

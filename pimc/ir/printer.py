@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 
 from pimc.ir.attrs import DictAttr, attr_dict_str
-from pimc.ir.core import Block, Operation, Value
+from pimc.ir.core import Block, Operation, Value, gc_paused
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
 from pimc.ir.types import results_str
 
@@ -115,7 +115,8 @@ class Printer:
 
 
 def print_module(module: ModuleOp, print_locations: bool = True) -> str:
-    return Printer(print_locations).print_module(module)
+    with gc_paused():
+        return Printer(print_locations).print_module(module)
 
 
 def print_op(op: Operation) -> str:

@@ -6,7 +6,7 @@ parsed from, else its source location) and what was expected versus found, and s
 from __future__ import annotations
 
 from pimc.errors import VerifyError
-from pimc.ir.core import Block, Operation, Value
+from pimc.ir.core import Block, Operation, Value, gc_paused
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp
 from pimc.ir.opdef import OpDef, OpInvalid, infer_results
 from pimc.ir.printer import print_op
@@ -51,6 +51,11 @@ def verify(module: ModuleOp) -> None:
     """Raise VerifyError at the first broken invariant in `module`."""
     if not isinstance(module, ModuleOp):
         raise VerifyError(f"expected a builtin.module at the top, found '{module.name}'")
+    with gc_paused():
+        _verify_module(module)
+
+
+def _verify_module(module: ModuleOp) -> None:
     _check(module)
     for op in module.body.ops:
         if not isinstance(op, FuncOp):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TextIO
 
 from pimc.errors import OptionError, PassFailure, VerifyError, unknown_name_message
+from pimc.ir.core import gc_paused
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.printer import print_module
 from pimc.ir.verifier import verify
@@ -119,7 +120,8 @@ class PassManager:
             if p.name in self.print_before:
                 self._dump("Before", p, module)
             start = time.perf_counter()
-            p.apply(ctx, module)
+            with gc_paused():
+                p.apply(ctx, module)
             self.timings.append((p.name, time.perf_counter() - start))
             if self.verify_each:
                 try:
