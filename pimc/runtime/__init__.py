@@ -1,0 +1,1 @@
+"""Runtimes: execute or simulate compiled programs."""
