@@ -49,7 +49,7 @@ def opt(file: Annotated[str, typer.Argument(help="IR file to read, '-' for stdin
     passes = parse_pipeline(pipeline)
     for name in [*print_ir_before, *print_ir_after]:
         PASSES.get(name, where="--print-ir-before/after: ")
-    source = sys.stdin.read() if file == "-" else _read(file)
+    source = _read(file)
     filename = "<stdin>" if file == "-" else file
     chunks = split_chunks(source) if split_input_file else [source]
     outputs, failed = [], False
@@ -71,17 +71,21 @@ def opt(file: Annotated[str, typer.Argument(help="IR file to read, '-' for stdin
         raise typer.Exit(2)  # nothing is written when any chunk failed
     if output is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         write_atomically(output, text)
+    except OSError as e:  # a missing directory, a directory as target, no permission
+        raise PimcError(f"cannot write '{output}': {e.strerror}") from None
 
 
 @app.command()
 def passes(format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
     """List the registered passes and their options."""
     from pimc.passes import PASSES
+    from pimc.passes.base import type_name
     _check_format(format)
     rows = [{"name": name, "summary": cls.summary(),
-             "options": {k: str(t) for k, (_, t) in cls.option_types().items()}}
+             "options": {k: type_name(t) for k, (_, t) in cls.option_types().items()}}
             for name, cls in PASSES.items()]
     if format == "json":
         typer.echo(json.dumps(rows, indent=2))
@@ -104,12 +108,17 @@ def _check_format(fmt: str) -> None:
 
 
 def _read(file: str) -> str:
+    """The text of `file` ('-' is stdin), decoded as UTF-8 whatever the locale says."""
     try:
-        return Path(file).read_text()
+        if file == "-":  # the raw bytes: a text stdin may use surrogateescape or the locale
+            stdin = getattr(sys.stdin, "buffer", None)
+            return stdin.read().decode() if stdin is not None else sys.stdin.read()
+        return Path(file).read_text(encoding="utf-8")
     except OSError as e:
         raise PimcError(f"cannot read '{file}': {e.strerror}") from None
     except UnicodeDecodeError as e:
-        raise PimcError(f"{file}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+        name = "<stdin>" if file == "-" else file
+        raise PimcError(f"{name}: not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 
 def _report(e: PimcError) -> None:
@@ -124,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="pimc", standalone_mode=False)
-        return 0
+        code = command.main(args=args, prog_name="pimc", standalone_mode=False)
+        # without standalone mode, click returns a typer.Exit's code instead of raising it
+        return code if isinstance(code, int) else 0
     except PimcError as e:
         if debug:
             raise

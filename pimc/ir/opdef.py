@@ -83,6 +83,7 @@ class OpDef(Operation):
     attrs: ClassVar[dict[str, Attr]] = {}
     traits: ClassVar[frozenset[str]] = frozenset({"pure"})
     num_results: ClassVar[int | None] = 1  # None: any number
+    num_regions: ClassVar[int] = 0  # the parser accepts regions on any op; the verifier checks
     summary: ClassVar[str] = ""
     infer: ClassVar[Callable[[tuple[Type, ...], dict[str, Any]], tuple[Type, ...]] | None] = None
 

@@ -33,11 +33,8 @@ _TERMINAL_NAMES = {
     "HASH_ID": "a dialect attribute (#pimc.device)", "BARE_ID": "an attribute name",
     "FLOAT": "a float", "INT": "an integer", "MODULE_KW": "'builtin.module'",
     "FUNC_KW": "'func.func'", "RETURN_KW": "'func.return'", "$END": "end of input",
+    "SIGNATURE": "a type signature (: (T, ...) -> T)", "LOC": "a location (loc(...))",
 }
-
-
-def _unstring(tok: Token) -> str:
-    return json.loads(tok.value)
 
 
 _TYPE_IN_SIGNATURE = re.compile(r"tensor<[^<>\n]*>|[a-z0-9]+")
@@ -80,8 +77,17 @@ class _Builder(Transformer):
         self.scopes: list[dict[str, Value]] = []
         self.blocks: list[Block] = []
 
-    def error(self, tok: Token, message: str) -> ParseError:
-        return ParseError(SourcePos(self.filename, tok.line, tok.column), message, self.source)
+    def error(self, tok: Token, message: str, offset: int = 0) -> ParseError:
+        return ParseError(SourcePos(self.filename, tok.line, tok.column + offset), message,
+                          self.source)
+
+    def unstring(self, tok: Token, text: str | None = None, offset: int = 0) -> str:
+        """Decode the string literal `tok` (or `text`, found at `offset` in it)."""
+        try:
+            return json.loads(tok.value if text is None else text)
+        except ValueError as e:  # a bad escape or a raw control character: report it, located
+            raise self.error(tok, f"invalid string literal: {e.msg.removesuffix(' at')} "
+                                  "(strings use JSON escapes)", offset + e.pos) from None
 
     # ---- SSA scopes ----
     def define(self, tok: Token, value: Value) -> None:
@@ -128,7 +134,7 @@ class _Builder(Transformer):
         func = FuncOp.create(symbol.value[1:], inputs, results)
         func.src = self.pos(kw)
         for key, value in (attrs or {}).items():
-            if key in ("sym_name", "function_type"):
+            if key in ("sym_name", "function_type", "arg_attrs"):  # arg_attrs: inline dicts
                 raise self.error(kw, f"attribute '{key}' is implied by the func.func syntax")
             func.attributes[key] = value
         arg_dicts = [d for _, _, d in args]
@@ -161,7 +167,7 @@ class _Builder(Transformer):
     def generic_op(self, c):
         names, name_tok, operands, regions, attrs, ftype, loc = c
         anchor = names[0] if names else name_tok
-        op_name = _unstring(name_tok)
+        op_name = self.unstring(name_tok)
         try:
             cls = op_class(op_name)
         except PimcError as e:
@@ -280,7 +286,7 @@ class _Builder(Transformer):
     def attr_entries(self, c):
         seen = {}
         for tok, value in c:
-            key = _unstring(tok) if tok.type == "STRING" else tok.value
+            key = self.unstring(tok) if tok.type == "STRING" else tok.value
             if key in seen:
                 raise self.error(tok, f"duplicate attribute '{key}'")
             seen[key] = value
@@ -303,7 +309,7 @@ class _Builder(Transformer):
 
     def str_attr(self, c):
         tok, = c
-        return StrAttr(_unstring(tok))
+        return StrAttr(self.unstring(tok))
 
     def true_attr(self, c):
         return BoolAttr(True)
@@ -344,19 +350,26 @@ class _Builder(Transformer):
 
     # ---- locations ----
     def fast_loc(self, c):
-        return _location(c[0].value)
+        tok, = c
+        try:
+            return _location(tok.value)
+        except ValueError:  # a bad string: decode each one again to say which, and where
+            m = _LOC.fullmatch(tok.value)
+            for group in (g for g in (1, 4) if m.group(g)):
+                self.unstring(tok, m.group(group), m.start(group))
+            raise
 
     def name_loc(self, c):
         name, = c
-        return NameLoc(_unstring(name))
+        return NameLoc(self.unstring(name))
 
     def file_loc(self, c):
         file, line, col = c
-        return FileLineColLoc(_unstring(file), int(line), int(col))
+        return FileLineColLoc(self.unstring(file), int(line), int(col))
 
     def nested_loc(self, c):
         name, file, line, col = c
-        return NameLoc(_unstring(name), FileLineColLoc(_unstring(file), int(line), int(col)))
+        return NameLoc(self.unstring(name), FileLineColLoc(self.unstring(file), int(line), int(col)))
 
 
 _GRAMMAR = (Path(__file__).parent / "grammar.lark").read_text()

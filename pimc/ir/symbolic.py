@@ -105,7 +105,10 @@ class _ExprParser:
         expr = self.unary()
         while self.peek() in ("*", "//"):
             op = self.take()[1]
+            at = self.tokens[self.i][2] if self.i < len(self.tokens) else len(self.text)
             rhs = self.unary()
+            if op == "//" and rhs.is_zero:  # sympy would make it zoo or nan, which cannot print
+                raise DimSyntaxError(f"division by zero in dim expression '{self.text}'", at)
             expr = expr * rhs if op == "*" else sympy.floor(expr / rhs)
         return expr
 
@@ -120,6 +123,8 @@ class _ExprParser:
             return sym(text)
         if text == "(":
             expr = self.additive()
+            if self.i < len(self.tokens) and self.peek() != ")":  # `(S 1)`: the ')' is there
+                self.error("unexpected", self.tokens[self.i])
             if self.peek() != ")":
                 raise DimSyntaxError(f"missing ')' in dim expression '{self.text}'", len(self.text))
             self.take()
@@ -145,6 +150,8 @@ def expr_str(e: sympy.Expr) -> str:
         for i, term in enumerate(e.as_ordered_terms()):
             neg = term.could_extract_minus_sign()
             text = _factor_str(-term if neg else term)
+            if neg and not i and _minus_binds_tighter(-term):
+                text = f"({text})"
             parts.append(("-" if neg else ("+" if i else "")) + text)
         return "".join(parts)
     return _factor_str(e)
@@ -155,10 +162,23 @@ def _factor_str(e: sympy.Expr) -> str:
         return _floor_str(e)
     if e.is_Mul:
         coeff, rest = e.as_coeff_Mul()
-        factors = [str(coeff)] if coeff != 1 else []
-        factors += [_atom_str(f) for f in rest.as_ordered_factors()]
-        return "*".join(factors)
+        if not coeff.is_Integer:  # sympy dropped the floor of an integral p*x/q: write it back
+            num, den = sympy.fraction(e)
+            return f"{_paren(num)}//{_paren(den)}"
+        factors = rest.as_ordered_factors()
+        text = [_atom_str(f) for f in factors]
+        if coeff != 1:  # `2*(S+1)*T` reads back as (2*S+2)*T: then the number goes last
+            last = any(f.is_Add or f.is_Pow and f.base.is_Add for f in factors)
+            text.insert(len(text) if last else 0, str(coeff))
+        return "*".join(text)
     return _atom_str(e)
+
+
+def _minus_binds_tighter(e: sympy.Expr) -> bool:
+    """Whether `-e` needs `-(e)`: a leading minus takes only the first factor, so `-S//2` would
+    read back as (-S)//2 and `-(B-1)*T` as (1-B)*T, a different value or expression."""
+    return isinstance(e, sympy.floor) or e.is_Mul and (
+        not e.as_coeff_Mul()[0].is_Integer or _factor_str(e).startswith("("))
 
 
 def _atom_str(e: sympy.Expr) -> str:

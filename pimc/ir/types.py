@@ -134,7 +134,10 @@ def parse_tensor_type(text: str) -> TensorType:
     shape = []
     for part, offset in parts:
         try:
-            shape.append(parse_dim(part))
+            dim = parse_dim(part)
         except DimSyntaxError as e:
             raise TypeSyntaxError(str(e), base + offset + e.offset) from None
+        if dim < 0 if isinstance(dim, int) else dim.is_negative:  # `-1` would not parse back
+            raise TypeSyntaxError(f"dim '{part}' in '{text}' is negative", base + offset)
+        shape.append(dim)
     return TensorType(tuple(shape), ELEMENT_TYPES[elem_text])

@@ -38,6 +38,8 @@ def verify_op_signature(op: OpDef) -> None:
         raise OpInvalid(f"expects {want} operand(s), found {len(op.operands)}")
     if cls.num_results is not None and len(op.results) != cls.num_results:
         raise OpInvalid(f"expects {cls.num_results} result(s), found {len(op.results)}")
+    if len(op.regions) != cls.num_regions:
+        raise OpInvalid(f"expects {cls.num_regions} region(s), found {len(op.regions)}")
     values = cls.attr_values(op.attributes)
     if cls.infer is not None:
         expected = infer_results(cls, tuple(v.type for v in op.operands), values)

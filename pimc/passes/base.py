@@ -7,6 +7,7 @@ strings (`place-devices{op-b-threshold=8}`) and map to snake_case fields.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import time
 import typing
@@ -65,7 +66,10 @@ class Pass:
             value = getattr(self, field)
             default = next(f.default for f in dataclasses.fields(self) if f.name == field)
             if value != default:
-                opts.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                if not text or re.search(r"[\s,{}]", text):  # else it would not parse back
+                    text = f'"{text}"'
+                opts.append(f"{key}={text}")
         return self.name + (f"{{{','.join(opts)}}}" if opts else "")
 
 

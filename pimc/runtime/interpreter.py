@@ -67,6 +67,10 @@ KERNELS: dict[str, Kernel] = {
     "llm.slice": _slice,
     "llm.cast": lambda f, op, a: [a[0]],  # rounding to the result type happens for every op
     "llm.transpose": lambda f, op, a: [np.transpose(a[0], op.attr("perm"))],
+    "llm.arange": lambda f, op, a: [f.bindings.dim(op.attr("start")) + op.attr("step") * np.arange(
+        f.bindings.shape(op.results[0].type)[0])],
+    "llm.expand": lambda f, op, a: [np.broadcast_to(a[0], f.bindings.shape(op.results[0].type))],
+    "llm.take": lambda f, op, a: [np.take(a[0], a[1], axis=op.attr("axis"))],
     "llm.concat": lambda f, op, a: [np.concatenate(a, axis=op.attr("axis"))],
     "llm.gather": lambda f, op, a: [np.take_along_axis(a[0], a[1], axis=op.attr("axis"))],
     "llm.embedding": lambda f, op, a: [a[1][a[0]]],

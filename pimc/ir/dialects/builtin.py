@@ -12,7 +12,7 @@ from pimc.ir.types import FunctionType, Type
 class ModuleOp(OpDef):
     name, summary = "builtin.module", "the top-level container of functions"
     traits = frozenset({"isolated"})
-    num_results = 0
+    num_results, num_regions = 0, 1
 
     def __init__(self, attributes: dict[str, Attribute] | None = None, loc=None):
         super().__init__(attributes=attributes, regions=[Region([Block()])], loc=loc)
@@ -44,7 +44,7 @@ class ModuleOp(OpDef):
 class FuncOp(OpDef):
     name, summary = "func.func", "a function: typed arguments, one block, func.return at the end"
     traits = frozenset({"isolated"})
-    num_results = 0
+    num_results, num_regions = 0, 1
     attrs = {"sym_name": Attr("str"), "function_type": Attr("type"),
              "arg_attrs": Attr("any", None)}
 
@@ -54,6 +54,10 @@ class FuncOp(OpDef):
         attrs = {"sym_name": StrAttr(name),
                  "function_type": TypeAttr(FunctionType(tuple(inputs), tuple(results)))}
         return cls(attributes=attrs, regions=[Region([Block(inputs, arg_names)])], loc=loc)
+
+    def set_result_types(self, results: Sequence[Type]) -> None:
+        self.attributes["function_type"] = TypeAttr(
+            FunctionType(self.function_type.inputs, tuple(results)))
 
     @property
     def sym_name(self) -> str:

@@ -6,8 +6,8 @@ Every op is pure. Shapes are symbolic-aware; see `pimc.ir.shapes`.
 from __future__ import annotations
 
 from pimc.ir.opdef import Attr, OpDef, fail
-from pimc.ir.shapes import (broadcast_shapes, dims_equal_tuple, norm_axis, require_float,
-                            require_int, same_element, tensor)
+from pimc.ir.shapes import (broadcast_shapes, broadcasts_to, dims_equal_tuple, norm_axis,
+                            require_float, require_int, same_element, tensor)
 from pimc.ir.symbolic import as_dim, dim_str, dims_equal
 from pimc.ir.types import TensorType, i64
 
@@ -220,5 +220,38 @@ class TopkOp(OpDef):
         return (x.with_shape(shape), TensorType(shape, i64))
 
 
+class ArangeOp(OpDef):
+    """start, start+step, ...: positions (cache_position = arange(S, S+T) in HF decoders)."""
+
+    name, summary = "llm.arange", "a 1-D ramp start + i*step, its length given by the result type"
+    attrs = {"start": Attr("dim", 0), "step": Attr("int", 1)}
+
+    def verify_(self):
+        tensor(self.result.type, "result", rank=1)
+
+
+class ExpandOp(OpDef):
+    name, summary = "llm.expand", "broadcast to the result type's shape (NumPy rules)"
+    operand_names = ("x",)
+
+    def verify_(self):
+        x, r = tensor(self.x.type, "operand"), tensor(self.result.type, "result")
+        same_element((x, r), "operand and result")
+        broadcasts_to(x.shape, r.shape, "operand")
+
+
+class TakeOp(OpDef):
+    name, summary = "llm.take", "numpy.take: slices of x picked by integer indices along `axis`"
+    operand_names = ("x", "indices")
+    attrs = {"axis": Attr("int", 0)}
+
+    @staticmethod
+    def infer(types, attrs):
+        x, idx = tensor(types[0], "x", min_rank=1), tensor(types[1], "indices")
+        require_int(idx, "indices")
+        axis = norm_axis(attrs["axis"], x.rank)
+        return (x.with_shape(x.shape[:axis] + idx.shape + x.shape[axis + 1:]),)
+
+
 OPS = [*UNARY, *BINARY, *REDUCE, WeightOp, ConstantOp, ReshapeOp, CastOp, TransposeOp,
-       ConcatOp, SliceOp, GatherOp, EmbeddingOp, TopkOp]
+       ConcatOp, SliceOp, GatherOp, EmbeddingOp, TopkOp, ArangeOp, ExpandOp, TakeOp]
