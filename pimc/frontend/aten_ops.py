@@ -202,7 +202,7 @@ def _layernorm(im, node):
 @rule(aten.cat.default)
 def _cat(im, node):
     # torch.cat skips legacy empty 1-D tensors (HF's lazily initialised cache layers are these)
-    xs = [v for v in map(im.value, node.args[0]) if v.type.shape != (0,)]
+    xs = [im.value(a) for a in node.args[0] if im.type_of(a).shape != (0,)]
     if len(xs) == 1:
         return xs[0]
     return im.b.op("llm.concat", *xs, axis=_axis(node, 1, "dim", xs[0].type.rank))

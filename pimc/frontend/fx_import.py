@@ -147,7 +147,7 @@ class FxImporter:
                 outs = [self.value(a) for a in _flatten(node.args[0])]
                 self.b.loc = None
                 self.b.insert(ReturnOp(outs))
-                func.set_result_types([v.type for v in outs])
+                func.update_type()
         return func
 
     def weight(self, target: str, node: torch.fx.Node) -> Value:

@@ -224,9 +224,13 @@ class Block:
         anchor.prev = op
         return op
 
-    def add_arg(self, type: Type, name_hint: str | None = None) -> BlockArgument:
-        arg = BlockArgument(type, self, len(self.args), name_hint)
-        self.args.append(arg)
+    def add_arg(self, type: Type, name_hint: str | None = None,
+                index: int | None = None) -> BlockArgument:
+        index = len(self.args) if index is None else index
+        arg = BlockArgument(type, self, index, name_hint)
+        self.args.insert(index, arg)
+        for i, a in enumerate(self.args[index + 1:], index + 1):
+            a.index = i
         return arg
 
     def __len__(self) -> int:

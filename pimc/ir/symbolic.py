@@ -21,6 +21,8 @@ Dim = int | sympy.Expr
 
 SYMBOL_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 _TOKEN_RE = re.compile(r"\s*(?:(\d+)|([A-Z][A-Z0-9_]*)|(//|[-+*()]))")
+# Real dims are a few tokens long ("(B*S+1)"); a bound keeps nesting far from the recursion limit.
+MAX_DIM_TOKENS = 128
 
 
 class DimSyntaxError(ValueError):
@@ -50,7 +52,7 @@ def as_dim(value: int | sympy.Expr) -> Dim:
 @functools.cache
 def parse_dim(text: str) -> Dim:
     """Parse one dim: `4096`, `B` or a parenthesised expression `(S+1)`."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # isdigit alone accepts '²', which int() rejects
         return int(text)
     if SYMBOL_RE.fullmatch(text):
         return sym(text)
@@ -69,10 +71,14 @@ class _ExprParser:
         while pos < len(text):
             m = _TOKEN_RE.match(text, pos)
             if not m or m.end() == pos:
+                pos += len(text[pos:]) - len(text[pos:].lstrip())  # at the character, not a blank
                 raise DimSyntaxError(f"unexpected character '{text[pos]}' in dim expression "
                                      f"'{text}' (allowed: integers, symbols, + - * // and parentheses)", pos)
             self.tokens.append((m.lastindex, m.group(m.lastindex), m.start(m.lastindex)))
             pos = m.end()
+        if len(self.tokens) > MAX_DIM_TOKENS:  # bounds the recursion here and in sympy
+            raise DimSyntaxError(f"dim expression '{text}' is too long (more than "
+                                 f"{MAX_DIM_TOKENS} tokens)", self.tokens[MAX_DIM_TOKENS][2])
         self.i = 0
 
     def parse(self) -> sympy.Expr:
@@ -134,8 +140,8 @@ class _ExprParser:
 
 @functools.cache
 def dim_str(dim: Dim) -> str:
-    if isinstance(dim, int):
-        return str(dim)
+    if isinstance(dim, int):  # a bare `-1` is not a dim; `(-1)` parses back
+        return str(dim) if dim >= 0 else f"({dim})"
     if dim.is_Symbol:
         return dim.name
     return f"({expr_str(dim)})"

@@ -125,12 +125,12 @@ def parse_tensor_type(text: str) -> TensorType:
     for i, ch in enumerate(body):  # split on 'x' outside parentheses
         depth += (ch == "(") - (ch == ")")
         if ch == "x" and depth == 0:
-            parts.append((body[start:i].strip(), start))
+            parts.append(_stripped(body, start, i))
             start = i + 1
-    elem_text = body[start:].strip()
+    elem_text, elem_at = _stripped(body, start, len(body))
     if elem_text not in ELEMENT_TYPES:
         raise TypeSyntaxError(f"unknown element type '{elem_text}' in '{text}'; valid: "
-                              f"{', '.join(ELEMENT_TYPES)}", base + start)
+                              f"{', '.join(ELEMENT_TYPES)}", base + elem_at)
     shape = []
     for part, offset in parts:
         try:
@@ -141,3 +141,9 @@ def parse_tensor_type(text: str) -> TensorType:
             raise TypeSyntaxError(f"dim '{part}' in '{text}' is negative", base + offset)
         shape.append(dim)
     return TensorType(tuple(shape), ELEMENT_TYPES[elem_text])
+
+
+def _stripped(body: str, start: int, end: int) -> tuple[str, int]:
+    """body[start:end] without surrounding blanks, and where it starts (for error offsets)."""
+    part = body[start:end]
+    return part.strip(), start + len(part) - len(part.lstrip())

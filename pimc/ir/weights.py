@@ -50,6 +50,7 @@ class WeightsStore:
     def __init__(self):
         self.specs: dict[str, WeightSpec] = {}
         self._data: dict[str, np.ndarray] = {}
+        self.aliases: dict[str, str] = {}  # tied weights (GPT-2's lm_head = wte): counted once
 
     def add(self, name: str, array: np.ndarray) -> None:
         self.specs[name] = WeightSpec(tuple(array.shape), element_of(array.dtype))
@@ -59,13 +60,18 @@ class WeightsStore:
         """An entry without data (shape-only capture)."""
         self.specs[name] = WeightSpec(tuple(shape), element)
 
+    def tie(self, alias: str, name: str) -> None:
+        """`alias` names the same tensor as `name`."""
+        self.aliases[alias] = name
+
     def __contains__(self, name: str) -> bool:
-        return name in self.specs
+        return name in self.specs or name in self.aliases
 
     def __len__(self) -> int:
         return len(self.specs)
 
     def __getitem__(self, name: str) -> np.ndarray:
+        name = self.aliases.get(name, name)
         if name not in self.specs:
             from pimc.errors import UnknownNameError
             raise UnknownNameError("weight", name, self.specs)
@@ -91,7 +97,8 @@ class WeightsStore:
         arrays = {n: (a.view(np.uint16) if a.dtype == NUMPY_DTYPES["bf16"] else a)
                   for n, a in self._data.items()}
         meta = {n: [list(s.shape), s.element.name] for n, s in self.specs.items()}
-        save_file(arrays, str(path), metadata={"pimc.specs": json.dumps(meta)})
+        save_file(arrays, str(path), metadata={"pimc.specs": json.dumps(meta),
+                                                "pimc.aliases": json.dumps(self.aliases)})
 
     @classmethod
     def load(cls, path: str | Path) -> WeightsStore:
@@ -100,6 +107,7 @@ class WeightsStore:
         try:
             with safe_open(str(path), framework="numpy") as f:
                 meta = json.loads((f.metadata() or {}).get("pimc.specs", "{}"))
+                store.aliases = json.loads((f.metadata() or {}).get("pimc.aliases", "{}"))
                 for name, (shape, elem) in meta.items():
                     store.declare(name, tuple(shape), ELEMENT_TYPES[elem])
                 for name in f.keys():

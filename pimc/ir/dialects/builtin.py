@@ -55,9 +55,12 @@ class FuncOp(OpDef):
                  "function_type": TypeAttr(FunctionType(tuple(inputs), tuple(results)))}
         return cls(attributes=attrs, regions=[Region([Block(inputs, arg_names)])], loc=loc)
 
-    def set_result_types(self, results: Sequence[Type]) -> None:
+    def update_type(self) -> None:
+        """Recompute the function type from the block arguments and the func.return."""
+        last = self.body.last
+        results = tuple(v.type for v in last.operands) if isinstance(last, ReturnOp) else ()
         self.attributes["function_type"] = TypeAttr(
-            FunctionType(self.function_type.inputs, tuple(results)))
+            FunctionType(tuple(a.type for a in self.args), results))
 
     @property
     def sym_name(self) -> str:
