@@ -95,6 +95,47 @@ def passes(format: Annotated[str, typer.Option("--format", help="text or json")]
         typer.echo(f"{r['name']:<{width}}  {r['summary']}")
 
 
+@app.command("compile")
+def compile_(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc models`), a .mlir or an .onnx file.")],
+             emit: Annotated[str, typer.Option("--emit", help="What to write: ir (text) or program (ir + weights).")] = "ir",
+             output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout (ir only).")] = None,
+             pipeline: Annotated[str, typer.Option("-p", "--pipeline", help="A named pipeline or a pipeline string.")] = "default",
+             locations: Annotated[bool, typer.Option("--locations/--no-locations", help="Print loc(...) annotations.")] = True):
+    """Capture a model into pimc IR and run a pipeline over it."""
+    from pimc.api import compile as compile_model
+    from pimc.ir import print_module
+    if emit not in ("ir", "program"):
+        raise PimcError(f"--emit: unknown kind '{emit}'; valid: ir, program")
+    if emit == "program" and output is None:
+        raise PimcError("--emit program needs -o PATH (it writes PATH and PATH.safetensors)")
+    prog = compile_model(model, pipeline=pipeline)
+    if emit == "program":
+        prog.save(output)
+    elif output is None:
+        sys.stdout.write(print_module(prog.ir, print_locations=locations))
+    else:
+        write_atomically(output, print_module(prog.ir, print_locations=locations))
+    for f in prog.ir.funcs:
+        ops = sum(1 for _ in f.body.ops)
+        attn = sum(1 for op in f.body.ops if op.name == "llm.attention")
+        sys.stderr.write(f"@{f.sym_name}: {ops} ops, {attn} llm.attention\n")
+
+
+@app.command()
+def models(format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
+    """List the model zoo: tiny models that run, full-size ones for analysis."""
+    from pimc.frontend.zoo import describe
+    _check_format(format)
+    rows = describe()
+    if format == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        params = f"{r['published_params'] / 1e9:.2f}B" if r["published_params"] else "-"
+        typer.echo(f"{r['name']:<14} {r['family']:<8} {r['layers']:>3} layers  {params:>8}  "
+                   f"{r['source']}")
+
+
 @app.command()
 def demo():
     """Run the embedded default job: a decoder layer through verify, passes and round-trip."""

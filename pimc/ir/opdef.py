@@ -35,6 +35,17 @@ def _ints(a: Attribute):
     return None
 
 
+def _float(a: Attribute):
+    if isinstance(a, FloatAttr):
+        return a.value
+    if isinstance(a, IntAttr):
+        try:
+            return float(a.value)
+        except OverflowError:  # an integer beyond the double range is not a valid float value
+            return None
+    return None
+
+
 def _dim(a: Attribute):
     return a.value if isinstance(a, IntAttr) else a.expr if isinstance(a, SymAttr) else None
 
@@ -42,7 +53,7 @@ def _dim(a: Attribute):
 # kind -> (description for errors, converter returning the Python value or None if invalid)
 ATTR_KINDS: dict[str, tuple[str, Callable[[Attribute], Any]]] = {
     "int": ("an integer", lambda a: a.value if isinstance(a, IntAttr) else None),
-    "float": ("a float", lambda a: float(a.value) if isinstance(a, (FloatAttr, IntAttr)) else None),
+    "float": ("a float", _float),
     "bool": ("true or false", lambda a: a.value if isinstance(a, BoolAttr) else None),
     "unit": ("a unit flag", lambda a: True if isinstance(a, UnitAttr) else None),
     "str": ("a string", lambda a: a.value if isinstance(a, StrAttr) else None),

@@ -1,7 +1,7 @@
 """Shape-rule helpers shared by the dialects' `infer` functions (all symbolic-dim aware)."""
 from __future__ import annotations
 
-from pimc.ir.opdef import fail
+from pimc.ir.opdef import OpInvalid, fail
 from pimc.ir.symbolic import Dim, dim_str, dims_equal
 from pimc.ir.types import ElementType, TensorType, Type
 
@@ -57,7 +57,11 @@ def broadcast_shapes(a: tuple[Dim, ...], b: tuple[Dim, ...]) -> tuple[Dim, ...]:
 
 
 def broadcasts_to(src: tuple[Dim, ...], dst: tuple[Dim, ...], what: str) -> None:
-    if len(src) > len(dst) or not dims_equal_tuple(broadcast_shapes(src, dst), dst):
+    try:
+        ok = len(src) <= len(dst) and dims_equal_tuple(broadcast_shapes(src, dst), dst)
+    except OpInvalid:  # broadcast_shapes' own message would not say which operand is wrong
+        ok = False
+    if not ok:
         fail(f"{what} of shape {_shape(src)} does not broadcast to {_shape(dst)}")
 
 

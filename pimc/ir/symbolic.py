@@ -174,7 +174,8 @@ def _factor_str(e: sympy.Expr) -> str:
         factors = rest.as_ordered_factors()
         text = [_atom_str(f) for f in factors]
         if coeff != 1:  # `2*(S+1)*T` reads back as (2*S+2)*T: then the number goes last
-            last = any(f.is_Add or f.is_Pow and f.base.is_Add for f in factors)
+            first = factors[0]
+            last = first.is_Add or first.is_Pow and first.base.is_Add
             text.insert(len(text) if last else 0, str(coeff))
         return "*".join(text)
     return _atom_str(e)
@@ -182,9 +183,10 @@ def _factor_str(e: sympy.Expr) -> str:
 
 def _minus_binds_tighter(e: sympy.Expr) -> bool:
     """Whether `-e` needs `-(e)`: a leading minus takes only the first factor, so `-S//2` would
-    read back as (-S)//2 and `-(B-1)*T` as (1-B)*T, a different value or expression."""
-    return isinstance(e, sympy.floor) or e.is_Mul and (
-        not e.as_coeff_Mul()[0].is_Integer or _factor_str(e).startswith("("))
+    read back as (-S)//2 and `-(B-1)*T` as (1-B)*T (and `-(T-1)*(T-1)`, a power, as
+    (1-T)*(T-1)), a different value or expression."""
+    return isinstance(e, sympy.floor) or e.is_Mul and not e.as_coeff_Mul()[0].is_Integer or \
+        (e.is_Mul or e.is_Pow) and _factor_str(e).startswith("(")
 
 
 def _atom_str(e: sympy.Expr) -> str:
@@ -200,7 +202,10 @@ def _atom_str(e: sympy.Expr) -> str:
 
 
 def _floor_str(e: sympy.floor) -> str:
-    num, den = sympy.fraction(sympy.together(e.args[0]))
+    arg = e.args[0]
+    num, den = sympy.fraction(sympy.together(arg))
+    if arg.is_Add and den.is_Integer:  # sympy spread `//den` over the terms: undo just that, as
+        num = sympy.Add(*(term * den for term in arg.args))  # together() factors (B*(B+1))
     return f"{_paren(num)}//{_paren(den)}"
 
 

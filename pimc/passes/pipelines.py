@@ -13,7 +13,11 @@ def cleanup() -> list[tuple[str, str]]:
     ]
 
 
-PIPELINES = {"cleanup": cleanup}
+def default() -> list[tuple[str, str]]:
+    return cleanup()
+
+
+PIPELINES = {"cleanup": cleanup, "default": default}
 
 
 def build(name: str) -> list[Pass]:

@@ -125,6 +125,8 @@ class AttentionOp(OpDef):
         dim_eq(k.shape[1], v.shape[1], f"kv heads of k and v differ ({k}, {v})")
         dim_eq(k.shape[2], v.shape[2], f"key length of k and v differ ({k}, {v})")
         hq, hkv = q.shape[1], k.shape[1]
+        if hkv == 0:  # before the modulo below
+            fail(f"k and v must have at least one kv head, found {k}")
         if isinstance(hq, int) and isinstance(hkv, int) and hq % hkv:
             fail(f"query heads ({hq}) must be a multiple of kv heads ({hkv}) for GQA")
         if len(types) == 4:

@@ -147,7 +147,7 @@ class ConcatOp(OpDef):
     def infer(types, attrs):
         if not types:
             fail("needs at least one operand")
-        ts = tuple(tensor(t, f"operand #{i}") for i, t in enumerate(types))
+        ts = tuple(tensor(t, f"operand #{i}", min_rank=1) for i, t in enumerate(types))
         elem, first = same_element(ts), ts[0]
         axis = norm_axis(attrs["axis"], first.rank)
         for i, t in enumerate(ts[1:], 1):
@@ -166,7 +166,7 @@ class SliceOp(OpDef):
 
     @staticmethod
     def infer(types, attrs):
-        x = tensor(types[0], "operand")
+        x = tensor(types[0], "operand", min_rank=1)
         axis = norm_axis(attrs["axis"], x.rank)
         start, end, step, size = attrs["start"], attrs["end"], attrs["step"], x.shape[axis]
         if step < 1:
@@ -212,7 +212,7 @@ class TopkOp(OpDef):
 
     @staticmethod
     def infer(types, attrs):
-        x = tensor(types[0], "operand")
+        x = tensor(types[0], "operand", min_rank=1)
         axis, k = norm_axis(attrs["axis"], x.rank), attrs["k"]
         if k < 1 or (isinstance(x.shape[axis], int) and k > x.shape[axis]):
             fail(f"attribute 'k' = {k} must be in 1..{dim_str(x.shape[axis])}")

@@ -1,0 +1,109 @@
+"""`pimc.compile()` and `Program`: the public entry points (DESIGN §8)."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pimc.errors import PimcError, UnknownNameError
+from pimc.ir import ModuleOp, parse_file, print_module, verify
+from pimc.ir.weights import WeightsStore
+from pimc.output import write_atomically
+
+# Backends arrive with their registry (issue 5); until then the null backend is the only one.
+BACKENDS = ("null",)
+
+
+class Program:
+    """A compiled model: its IR (`ir`), its weights store (`weights`) and how it was built."""
+
+    def __init__(self, ir: ModuleOp, weights: WeightsStore, backend: str = "null",
+                 pipeline: str = ""):
+        self.ir, self.weights, self.backend, self.pipeline = ir, weights, backend, pipeline
+
+    def op_histogram(self, func: str | None = None) -> Counter:
+        funcs = [self.ir.func(func)] if func else list(self.ir.funcs)
+        return Counter(op.name for f in funcs for op in f.body.ops if op.name != "func.return")
+
+    def interpret(self, func: str, *inputs) -> list:
+        """Run `@func` with the reference interpreter (numpy); the slow, exact oracle."""
+        from pimc.runtime.interpreter import run
+        return run(self.ir, func, inputs, self.weights)
+
+    def save(self, path: str | Path) -> None:
+        """Write the IR to `path` and the weights store beside it (`<path>.safetensors`)."""
+        path = Path(path)
+        write_atomically(path, print_module(self.ir))
+        self.weights.save(weights_path(path))
+
+    def __repr__(self) -> str:
+        funcs = ", ".join(f"@{f.sym_name}" for f in self.ir.funcs)
+        return f"<pimc.Program {funcs}; {len(self.weights)} weights; backend={self.backend}>"
+
+
+def weights_path(ir_path: Path) -> Path:
+    return ir_path.with_name(ir_path.name + ".safetensors")
+
+
+def load(path: str | Path) -> Program:
+    """Read a Program written by `Program.save` (or any .mlir, with weights if they are beside)."""
+    path = Path(path)
+    if not path.exists():
+        raise PimcError(f"cannot read '{path}': no such file")
+    module = parse_file(path)
+    verify(module)
+    wpath = weights_path(path)
+    return Program(module, WeightsStore.load(wpath) if wpath.exists() else WeightsStore())
+
+
+def compile(model: Any, example_inputs=None, target: str | None = None, backend: str = "null",
+            pipeline: str = "default", **pass_options) -> Program:
+    """Capture `model` into pimc IR and run `pipeline` over it.
+
+    `model` is a zoo name ("llama-tiny"), a path to a .mlir file, an HF causal LM (captured as
+    @prefill and @decode), any other nn.Module (with `example_inputs`), or an ExportedProgram.
+    """
+    if backend not in BACKENDS:
+        raise UnknownNameError("backend", backend, BACKENDS)
+    if target is not None:
+        raise NotImplementedError("hardware targets are not implemented yet (issue 6); "
+                                  "compile without target=")
+    if pass_options:
+        raise NotImplementedError("per-pass options in compile() are not implemented yet; "
+                                  "pass a pipeline string instead")
+    module, weights = capture(model, example_inputs)
+    from pimc.passes import PassManager, parse_pipeline
+    from pimc.passes.pipelines import PIPELINES, build
+    passes = build(pipeline) if pipeline in PIPELINES else parse_pipeline(pipeline)
+    PassManager(passes).run(module)
+    return Program(module, weights, backend, pipeline)
+
+
+def capture(model: Any, example_inputs=None) -> tuple[ModuleOp, WeightsStore]:
+    import torch
+
+    if isinstance(model, (str, Path)):
+        text = str(model)
+        if text.endswith(".mlir"):
+            prog = load(text)
+            return prog.ir, prog.weights
+        if text.endswith(".onnx"):
+            raise NotImplementedError("the ONNX frontend is not implemented yet (issue 4); use a "
+                                      "zoo name, a .mlir file or an nn.Module")
+        from pimc.frontend import zoo
+        return zoo.capture(text)
+    if isinstance(model, torch.export.ExportedProgram):
+        from pimc.frontend.torch_export import import_exported
+        module, store = ModuleOp(), WeightsStore()
+        import_exported(model, "forward", {}, store, module)
+        return module, store
+    if isinstance(model, torch.nn.Module):
+        if hasattr(model, "config") and hasattr(model, "set_attn_implementation"):
+            from pimc.frontend.hf import capture as capture_hf
+            return capture_hf(model)
+        if example_inputs is None:
+            raise PimcError(f"compile({type(model).__name__}) needs example_inputs to trace it")
+        from pimc.frontend.torch_export import export
+        return export(model, example_inputs)
+    raise PimcError(f"cannot compile a {type(model).__name__}; expected a zoo name, a .mlir "
+                    "path, an nn.Module or a torch.export.ExportedProgram")
