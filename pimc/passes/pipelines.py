@@ -14,7 +14,11 @@ def cleanup() -> list[tuple[str, str]]:
 
 
 def default() -> list[tuple[str, str]]:
-    return cleanup()
+    return [
+        ("canonicalize", "fold view chains first, so patterns see one reshape, not three"),
+        ("raise-llm-ops", "fold decomposed norms, rope, activations and linears into llm ops"),
+        *cleanup(),
+    ]
 
 
 PIPELINES = {"cleanup": cleanup, "default": default}

@@ -1,0 +1,166 @@
+"""raise-llm-ops: fold the decomposed patterns frontends emit into graph-level llm ops.
+
+Placement and lowering reason about `llm.rmsnorm`, `llm.rope`, `llm.linear`, `llm.silu`,
+`llm.gelu` and `llm.attention`, not the dozen elementwise ops each one decomposes into. Patterns
+are anchored at the op that produces the folded value; what they replace dies with the
+rewriter's dead-producer sweep. Dtype conversions the original did (f32 upcasts around norms)
+are kept as a cast of the raised op's result when the types differ.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pimc.ir.builder import Builder
+from pimc.ir.core import Operation, Value
+from pimc.ir.dialects.builtin import ModuleOp
+from pimc.ir.symbolic import dims_equal, product
+from pimc.passes.base import Context, Pass
+from pimc.passes.match import binary, either, last_axis, near, producer, splat, through
+from pimc.passes.rewrite import PatternTable, Rewriter, apply_patterns
+
+
+def _replace(rw: Rewriter, root: Operation, name: str, operands: list[Value], **attrs) -> bool:
+    b = Builder.before_op(root)
+    value = b.op(name, *operands, **attrs)
+    want = root.results[0].type
+    if value.type != want:
+        value = b.op("llm.cast", value, result_type=want)
+    rw.replace_op(root, [value])
+    return True
+
+
+def raise_silu(op: Operation, rw: Rewriter) -> bool:
+    """x * sigmoid(x) -> silu(x)."""
+    for x, s in either(op):
+        sig = producer(s, "llm.sigmoid")
+        if sig is not None and sig.operands[0] is x:
+            return _replace(rw, op, "llm.silu", [x])
+    return False
+
+
+def raise_gelu_tanh(op: Operation, rw: Rewriter) -> bool:
+    """0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))) -> gelu(x, approximate=tanh)."""
+    for half_x, one_plus in either(op):
+        for t, one in binary(one_plus, "llm.add"):
+            tanh = producer(t, "llm.tanh")
+            if tanh is None or not near(splat(one), 1.0):
+                continue
+            for inner, k in binary(tanh.operands[0], "llm.mul"):
+                if not near(splat(k), math.sqrt(2 / math.pi)):
+                    continue
+                for x, cubic in binary(inner, "llm.add"):
+                    if _is_cubic_term(cubic, x) and _is_half_of(half_x, x):
+                        return _replace(rw, op, "llm.gelu", [x], approximate="tanh")
+    return False
+
+
+def _is_cubic_term(v: Value, x: Value) -> bool:
+    for p, c in binary(v, "llm.mul"):
+        pw = producer(p, "llm.pow_scalar")
+        if pw is not None and pw.operands[0] is x and pw.attr("exponent") == 3 and near(splat(c), 0.044715):
+            return True
+    return False
+
+
+def _is_half_of(v: Value, x: Value) -> bool:
+    return any(a is x and near(splat(c), 0.5) for a, c in binary(v, "llm.mul"))
+
+
+def raise_rmsnorm(op: Operation, rw: Rewriter) -> bool:
+    """w * cast(x * rsqrt(mean(x^2, -1) + eps)) -> rmsnorm(x, w){eps}, x possibly upcast."""
+    for w, y in either(op):
+        if w.type.rank != 1 or not dims_equal(w.type.shape[0], op.results[0].type.shape[-1]):
+            continue
+        for x, r in binary(through(y, "llm.cast"), "llm.mul"):
+            rsqrt = producer(r, "llm.rsqrt")
+            if rsqrt is None:
+                continue
+            for mean, eps in binary(rsqrt.operands[0], "llm.add"):
+                m = producer(mean, "llm.reduce_mean")
+                if m is None or splat(eps) is None or not m.attr("keepdim") or \
+                        not last_axis(m, "axes", x.type.rank) or not _is_square_of(m.operands[0], x):
+                    continue
+                return _replace(rw, op, "llm.rmsnorm", [through(x, "llm.cast"), w],
+                                eps=float(splat(eps)))
+    return False
+
+
+def _is_square_of(v: Value, x: Value) -> bool:
+    pw = producer(v, "llm.pow_scalar")
+    if pw is not None:
+        return pw.operands[0] is x and pw.attr("exponent") == 2
+    sq = producer(v, "llm.mul")
+    return sq is not None and sq.operands[0] is x and sq.operands[1] is x
+
+
+def raise_rope(op: Operation, rw: Rewriter) -> bool:
+    """x * cos + concat(-x[h:], x[:h]) * sin -> rope(x, cos, sin){style=half}."""
+    for a, b in either(op):
+        for x, cos in binary(a, "llm.mul"):
+            for rot, sin in binary(b, "llm.mul"):
+                if _is_rotate_half(rot, x):
+                    return _replace(rw, op, "llm.rope", [x, cos, sin], style="half")
+    return False
+
+
+def _is_rotate_half(v: Value, x: Value) -> bool:
+    cat = producer(v, "llm.concat")
+    if cat is None or len(cat.operands) != 2 or cat.attr("axis") % x.type.rank != x.type.rank - 1:
+        return False
+    neg = producer(cat.operands[0], "llm.neg")
+    hi = producer(neg.operands[0], "llm.slice") if neg else None
+    lo = producer(cat.operands[1], "llm.slice")
+    d = x.type.shape[-1]
+    if hi is None or lo is None or hi.operands[0] is not x or lo.operands[0] is not x or \
+            not isinstance(d, int):
+        return False
+    return (lo.attr("start"), lo.attr("end"), hi.attr("start"), hi.attr("end")) == \
+        (0, d // 2, d // 2, d) and lo.attr("step") == hi.attr("step") == 1
+
+
+def raise_linear(op: Operation, rw: Rewriter) -> bool:
+    """reshape(matmul(reshape(x), transpose(w)) [+ b]) -> [reshape](linear(x, w[, b])): ATen's
+    decomposition of aten.linear, whose trailing view canonicalize may have merged with the next.
+    When the flattening view also merged dims of x (o_proj after the head merge), the linear takes
+    the flat 2-D input instead."""
+    inner, bias = op.operands[0], None
+    for mm_value, b in binary(inner, "llm.add"):
+        if producer(mm_value, "llm.matmul") is not None and b.type.rank == 1:
+            inner, bias = mm_value, b
+            break
+    mm = producer(inner, "llm.matmul")
+    if mm is None or mm.attr("transpose_a") or mm.attr("transpose_b"):
+        return False
+    flat, wt = mm.operands
+    t = producer(wt, "llm.transpose")
+    if t is None or t.attr("perm") != (1, 0) or flat.type.rank != 2:
+        return False
+    view = producer(flat, "llm.reshape")
+    x = view.operands[0] if view is not None else flat
+    if x.type.rank < 2 or not dims_equal(x.type.shape[-1], flat.type.shape[1]) or \
+            not dims_equal(product(x.type.shape[:-1]), flat.type.shape[0]):
+        x = flat
+    b = Builder.before_op(op)
+    y = b.op("llm.linear", x, t.operands[0], *([bias] if bias else []))
+    if y.type != op.results[0].type:  # the view after the GEMM may also split heads
+        y = b.op("llm.reshape", y, result_type=op.results[0].type)
+    rw.replace_op(op, [y])
+    return True
+
+
+PATTERNS: PatternTable = {
+    "llm.mul": [raise_silu, raise_gelu_tanh, raise_rmsnorm],
+    "llm.add": [raise_rope],
+    "llm.reshape": [raise_linear],
+}
+
+
+@dataclass(frozen=True)
+class RaiseLlmOps(Pass):
+    """Fold decomposed norms, rotary embeddings, activations and linear layers into llm ops."""
+
+    name = "raise-llm-ops"
+
+    def apply(self, ctx: Context, module: ModuleOp) -> None:
+        apply_patterns(module, PATTERNS)
