@@ -71,11 +71,8 @@ def opt(file: Annotated[str, typer.Argument(help="IR file to read, '-' for stdin
         raise typer.Exit(2)  # nothing is written when any chunk failed
     if output is None:
         sys.stdout.write(text)
-        return
-    try:
+    else:
         write_atomically(output, text)
-    except OSError as e:  # a missing directory, a directory as target, no permission
-        raise PimcError(f"cannot write '{output}': {e.strerror}") from None
 
 
 @app.command()
@@ -181,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         _report(e)
+        return 2
+    except NotImplementedError as e:  # a feature that does not exist yet: say so, exit 2
+        if debug:
+            raise
+        sys.stderr.write(f"pimc: error: not implemented: {e}\n")
         return 2
     except typer.Exit as e:
         return e.exit_code

@@ -5,12 +5,22 @@ import os
 import tempfile
 from pathlib import Path
 
+from pimc.errors import PimcError
+
 SPLIT_MARKER = "// -----"
 
 
 def write_atomically(path: str | Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: readers see all or nothing."""
+    """Write to a temporary file beside `path`, then rename: readers see all or nothing. A path
+    that cannot be written (no such directory, a directory, no permission) is a PimcError."""
     path = Path(path)
+    try:
+        _write_then_rename(path, text)
+    except OSError as e:
+        raise PimcError(f"cannot write '{path}': {e.strerror}") from None
+
+
+def _write_then_rename(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:

@@ -144,6 +144,9 @@ class FxImporter:
                 self.b.loc = self.location(node)
                 self.env[node] = convert(self, node)
             elif node.op == "output":
+                for op in list(func.body.ops):  # weights only lifted tensors flowed through
+                    if op.name == "llm.weight" and not op.results[0].uses:
+                        op.erase()
                 outs = [self.value(a) for a in _flatten(node.args[0])]
                 self.b.loc = None
                 self.b.insert(ReturnOp(outs))

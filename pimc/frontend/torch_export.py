@@ -28,7 +28,12 @@ def import_exported(ep: torch.export.ExportedProgram, func_name: str,
     """Add `@func_name` to `module`; `dim_names` names each dynamic input dim
     (`{"input_ids": {0: "B", 1: "T"}}`), which fixes the IR's symbols."""
     FxImporter(decompose(ep), func_name, dim_names, store, weight_prefix).run(module)
+    store.retain(weight_handles(module))
     return module
+
+
+def weight_handles(module: ModuleOp) -> set[str]:
+    return {op.attr("handle") for op in module.walk() if op.name == "llm.weight"}
 
 
 def export(model: torch.nn.Module, example_inputs: Sequence[torch.Tensor],

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
 from pimc.errors import ParseError, PimcError, SourcePos
 from pimc.ir.attrs import (DIALECT_ATTRS, ArrayAttr, BoolAttr, DictAttr, FloatAttr, IntAttr,
@@ -22,20 +22,9 @@ from pimc.ir.core import Block, Region, Value, gc_paused
 from pimc.ir.dialects import op_class
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
 from pimc.ir.location import FileLineColLoc, Location, NameLoc
+from pimc.ir.parse_errors import NestingGuard, syntax_error
 from pimc.ir.types import (ELEMENT_TYPES, DialectType, Type, TypeSyntaxError,
                             parse_tensor_type)
-
-# What each terminal looks like, for "expected ..." in error messages.
-_TERMINAL_NAMES = {
-    "VALUE_ID": "an SSA value (%name)", "BLOCK_ID": "a block label (^bb0)",
-    "SYMBOL": "a symbol (@name)", "STRING": 'a string ("...")', "TENSOR_TYPE": "a tensor type",
-    "ELEMENT_TYPE": "an element type (f16, i64, ...)", "BANG_ID": "a dialect type (!kv.cache)",
-    "HASH_ID": "a dialect attribute (#pimc.device)", "BARE_ID": "an attribute name",
-    "FLOAT": "a float", "INT": "an integer", "MODULE_KW": "'builtin.module'",
-    "FUNC_KW": "'func.func'", "RETURN_KW": "'func.return'", "$END": "end of input",
-    "SIGNATURE": "a type signature (: (T, ...) -> T)", "LOC": "a location (loc(...))",
-}
-
 
 _TYPE_IN_SIGNATURE = re.compile(r"tensor<[^<>\n]*>|[a-z0-9]+")
 _LOC = re.compile(r'loc\(("(?:[^"\\\n]|\\.)*")(?::([0-9]+):([0-9]+)|\(("(?:[^"\\\n]|\\.)*"):([0-9]+):([0-9]+)\))?\)')
@@ -374,8 +363,10 @@ class _Builder(Transformer):
 
 _GRAMMAR = (Path(__file__).parent / "grammar.lark").read_text()
 _builder = _Builder()
+_nesting = NestingGuard()
 _lark = Lark(_GRAMMAR, parser="lalr", lexer="contextual", transformer=_builder,
-             maybe_placeholders=True, propagate_positions=False)
+             maybe_placeholders=True, propagate_positions=False,
+             lexer_callbacks=_nesting.callbacks())
 _lock = threading.Lock()
 
 
@@ -383,51 +374,16 @@ def parse(source: str, filename: str = "<string>") -> ModuleOp:
     """Parse IR text into a ModuleOp. Raises ParseError (a PimcError) on malformed input."""
     with _lock, gc_paused():
         _builder.reset(source, filename)
+        _nesting.reset(source, filename)
         try:
             return _lark.parse(source)
         except UnexpectedInput as e:
-            raise _syntax_error(e, source, filename) from None
+            raise syntax_error(e, source, filename, _lark) from None
         finally:
             _builder.reset("", "")
+            _nesting.reset("", "")
 
 
 def parse_file(path: str | Path) -> ModuleOp:
     path = Path(path)
     return parse(path.read_text(), str(path))
-
-
-def _syntax_error(e: UnexpectedInput, source: str, filename: str) -> ParseError:
-    line, col = max(e.line, 1), max(e.column, 1)
-    if isinstance(e, UnexpectedCharacters):
-        found = repr(source[e.pos_in_stream]) if e.pos_in_stream < len(source) else "end of input"
-        expected = e.allowed
-    elif isinstance(e, UnexpectedEOF):
-        found, expected = "end of input", e.expected
-        line = source.count("\n") + 1
-        col = len(source) - source.rfind("\n")
-    else:
-        assert isinstance(e, UnexpectedToken)
-        tok = e.token
-        found = "end of input" if tok.type == "$END" else repr(tok.value)
-        expected = e.accepts or e.expected
-        if tok.type == "$END":
-            line = source.count("\n") + 1
-            col = len(source) - source.rfind("\n")
-    return ParseError(SourcePos(filename, line, col),
-                      f"unexpected {found}; expected {_describe(expected)}", source)
-
-
-def _describe(terminals) -> str:
-    names = []
-    for name in terminals:
-        if name in _TERMINAL_NAMES:
-            names.append(_TERMINAL_NAMES[name])
-            continue
-        try:
-            pattern = _lark.get_terminal(name).pattern
-        except KeyError:
-            names.append(name)
-            continue
-        names.append(repr(pattern.value) if pattern.type == "str" else name)
-    names = sorted(set(names))
-    return names[0] if len(names) == 1 else "one of " + ", ".join(names)

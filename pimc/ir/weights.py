@@ -80,6 +80,14 @@ class WeightsStore:
                             "it can be analysed and simulated but not executed")
         return self._data[name]
 
+    def retain(self, names: set[str]) -> None:
+        """Drop entries the IR does not reference (tracing leaves a few empty constants)."""
+        keep = {self.aliases.get(n, n) for n in names}
+        for name in [n for n in self.specs if n not in keep]:
+            del self.specs[name]
+            self._data.pop(name, None)
+        self.aliases = {a: n for a, n in self.aliases.items() if n in keep}
+
     @property
     def has_data(self) -> bool:
         return len(self._data) == len(self.specs)

@@ -119,40 +119,46 @@ def _is_rotate_half(v: Value, x: Value) -> bool:
         (0, d // 2, d // 2, d) and lo.attr("step") == hi.attr("step") == 1
 
 
-def raise_linear(op: Operation, rw: Rewriter) -> bool:
-    """reshape(matmul(reshape(x), transpose(w)) [+ b]) -> [reshape](linear(x, w[, b])): ATen's
-    decomposition of aten.linear, whose trailing view canonicalize may have merged with the next.
-    When the flattening view also merged dims of x (o_proj after the head merge), the linear takes
-    the flat 2-D input instead."""
-    inner, bias = op.operands[0], None
-    for mm_value, b in binary(inner, "llm.add"):
-        if producer(mm_value, "llm.matmul") is not None and b.type.rank == 1:
-            inner, bias = mm_value, b
-            break
-    mm = producer(inner, "llm.matmul")
-    if mm is None or mm.attr("transpose_a") or mm.attr("transpose_b"):
+def raise_linear(mm: Operation, rw: Rewriter) -> bool:
+    """matmul(x, transpose(w)) [+ b] -> linear(x, w[, b]): ATen's decomposition of aten.linear.
+
+    Anchored at the GEMM. A flattening view on its input (view to 2-D) is looked through when
+    the linear can take the unflattened x, and a view of its output is kept as a reshape of the
+    linear (it may also split heads, after canonicalize merged two views)."""
+    if mm.attr("transpose_a") or mm.attr("transpose_b"):
         return False
     flat, wt = mm.operands
     t = producer(wt, "llm.transpose")
-    if t is None or t.attr("perm") != (1, 0) or flat.type.rank != 2:
+    if t is None or t.attr("perm") != (1, 0) or flat.type.rank < 2:
         return False
+    root, bias = mm, None
+    (user, _), = mm.results[0].uses if len(mm.results[0].uses) == 1 else [(None, None)]
+    if user is not None and user.name == "llm.add":
+        other = next(v for v in user.operands if v is not mm.results[0])
+        if other.type.rank == 1:
+            root, bias = user, other
+    (user, _), = root.results[0].uses if len(root.results[0].uses) == 1 else [(None, None)]
+    if user is not None and user.name == "llm.reshape":  # the view back (or into heads)
+        root = user
+    x = flat
     view = producer(flat, "llm.reshape")
-    x = view.operands[0] if view is not None else flat
-    if x.type.rank < 2 or not dims_equal(x.type.shape[-1], flat.type.shape[1]) or \
-            not dims_equal(product(x.type.shape[:-1]), flat.type.shape[0]):
-        x = flat
-    b = Builder.before_op(op)
+    if view is not None and flat.type.rank == 2:
+        inner = view.operands[0]
+        if inner.type.rank >= 2 and dims_equal(inner.type.shape[-1], flat.type.shape[1]) and \
+                dims_equal(product(inner.type.shape[:-1]), flat.type.shape[0]):
+            x = inner
+    b = Builder.before_op(root)
     y = b.op("llm.linear", x, t.operands[0], *([bias] if bias else []))
-    if y.type != op.results[0].type:  # the view after the GEMM may also split heads
-        y = b.op("llm.reshape", y, result_type=op.results[0].type)
-    rw.replace_op(op, [y])
+    if y.type != root.results[0].type:
+        y = b.op("llm.reshape", y, result_type=root.results[0].type)
+    rw.replace_op(root, [y])  # the GEMM and its bias add die with the replaced root
     return True
 
 
 PATTERNS: PatternTable = {
     "llm.mul": [raise_silu, raise_gelu_tanh, raise_rmsnorm],
     "llm.add": [raise_rope],
-    "llm.reshape": [raise_linear],
+    "llm.matmul": [raise_linear],
 }
 
 

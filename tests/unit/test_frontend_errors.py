@@ -1,0 +1,100 @@
+"""Bad input to the frontends and `pimc compile`: one clear error, exit 2, nothing written."""
+import pytest
+import torch
+
+import pimc
+from pimc.cli import main
+from pimc.errors import PimcError, UnknownNameError
+from pimc.frontend.fx_import import UnsupportedOp
+from pimc.frontend.torch_export import ExportError, export
+
+
+class Cumsum(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.cumsum(self.proj(x), dim=-1)
+
+
+class DataDependent(torch.nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:  # control flow on a value: torch.export cannot trace it
+            return x * 2
+        return x
+
+
+def test_unsupported_aten_op_names_op_node_module_and_alternatives():
+    with pytest.raises(UnsupportedOp) as err:
+        export(Cumsum(), (torch.randn(2, 4),))
+    msg = str(err.value)
+    assert "aten.cumsum.default" in msg and "at node cumsum" in msg
+    assert "frontend supports:" in msg and "aten.mm.default" in msg
+    assert "test_frontend_errors.py:" in msg  # the Python frame that called it
+    assert "pimc/frontend/aten_ops.py" in msg  # the hint says where a rule would go
+
+
+def test_untraceable_module_keeps_torchs_message():
+    with pytest.raises(ExportError) as err:
+        export(DataDependent(), (torch.randn(3),))
+    assert "torch.export could not trace DataDependent" in err.value.message
+    assert "data-dependent" in str(err.value).lower() or "guard" in str(err.value).lower()
+    assert isinstance(err.value, PimcError) and err.value.__cause__ is not None
+
+
+def test_plain_module_needs_example_inputs():
+    with pytest.raises(PimcError, match="needs example_inputs"):
+        pimc.compile(Cumsum())
+
+
+def test_compile_plain_module_with_inputs_runs_in_the_interpreter():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.SiLU(), torch.nn.Linear(8, 2))
+    x = torch.randn(3, 4)
+    prog = pimc.compile(model, (x,))
+    (y,) = prog.interpret("forward", x.numpy())
+    assert abs(y - model(x).detach().numpy()).max() < 1e-5
+    assert prog.op_histogram()["llm.linear"] == 2 and prog.op_histogram()["llm.silu"] == 1
+
+
+def test_unknown_zoo_model_lists_the_zoo():
+    with pytest.raises(UnknownNameError, match="llama-tiny"):
+        pimc.compile("llama-tiy")
+
+
+def test_cli_unknown_model_exits_2_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out.mlir"
+    assert main(["compile", "gpt9-tiny", "--emit", "ir", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pimc: error: unknown model 'gpt9-tiny'") and "gpt2-tiny" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_cli_onnx_is_reported_as_not_implemented(tmp_path, capsys):
+    assert main(["compile", str(tmp_path / "m.onnx")]) == 2
+    assert "not implemented" in capsys.readouterr().err
+
+
+def test_cli_bad_emit_kind(capsys):
+    assert main(["compile", "llama-tiny", "--emit", "binary"]) == 2
+    assert "--emit: unknown kind 'binary'; valid: ir, program" in capsys.readouterr().err
+
+
+def test_cli_compile_writes_parseable_ir(tmp_path, capsys):
+    out = tmp_path / "tiny.mlir"
+    assert main(["compile", "llama-tiny", "--emit", "ir", "-o", str(out)]) == 0
+    module = pimc.load(out).ir
+    assert sum(op.name == "llm.attention" for op in module.func("decode").body.ops) == 2
+    assert "@decode:" in capsys.readouterr().err
+
+
+def test_program_save_and_load_keep_weights(tmp_path):
+    prog = pimc.compile("gpt2-tiny")
+    prog.save(tmp_path / "g.mlir")
+    back = pimc.load(tmp_path / "g.mlir")
+    assert str(back.ir.func("decode").function_type) == str(prog.ir.func("decode").function_type)
+    name = "lm_head.weight"  # export keeps one name for the tied wte/lm_head
+    assert (back.weights[name] == prog.weights[name]).all()
+    assert not any(n.startswith("lifted_tensor") for n in back.weights.specs)
+    assert back.weights.num_params == prog.weights.num_params
