@@ -162,6 +162,16 @@ PATTERNS: PatternTable = {
 }
 
 
+def pattern_table() -> PatternTable:
+    """This module's patterns plus those for other frontends' decompositions."""
+    from pimc.passes import raise_patterns_onnx, raise_patterns_torch_mlir
+    table = {name: list(patterns) for name, patterns in PATTERNS.items()}
+    for extra in (raise_patterns_onnx.PATTERNS, raise_patterns_torch_mlir.PATTERNS):
+        for name, patterns in extra.items():
+            table.setdefault(name, []).extend(patterns)
+    return table
+
+
 @dataclass(frozen=True)
 class RaiseLlmOps(Pass):
     """Fold decomposed norms, rotary embeddings, activations and linear layers into llm ops."""
@@ -169,4 +179,4 @@ class RaiseLlmOps(Pass):
     name = "raise-llm-ops"
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        apply_patterns(module, PATTERNS)
+        apply_patterns(module, pattern_table())
