@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from pimc.ir.builder import Builder
-from pimc.ir.core import Operation, Value
+from pimc.ir.core import Operation, OpResult, Value
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.symbolic import dims_equal, product
 from pimc.passes.base import Context, Pass
@@ -155,10 +155,110 @@ def raise_linear(mm: Operation, rw: Rewriter) -> bool:
     return True
 
 
+def _views(v: Value) -> Value:
+    """Look through reshapes and expands (layout only)."""
+    while True:
+        op = producer(v, "llm.reshape") or producer(v, "llm.expand")
+        if op is None:
+            return v
+        v = op.operands[0]
+
+
+def _topk_weights(v: Value) -> tuple[Operation, bool] | None:
+    """(topk op, normalised?) for the routing weights: topk values, optionally divided by their
+    sum over the top-k axis (Mixtral's renormalisation)."""
+    div = producer(v, "llm.div")
+    if div is not None:
+        vals, total = div.operands
+        s = producer(total, "llm.reduce_sum")
+        if s is not None and s.operands[0] is vals and isinstance(vals, OpResult) and \
+                vals.op.name == "llm.topk" and vals.index == 0:
+            return vals.op, True
+    if isinstance(v, OpResult) and v.op.name == "llm.topk" and v.index == 0:
+        return v.op, False
+    return None
+
+
+def _expert_gemm(v: Value, ids: Value) -> tuple[Value, Value] | None:
+    """matmul(take(W, ids), x as a column) -> (W, x)."""
+    mm = producer(_views(v), "llm.matmul")
+    if mm is None:
+        return None
+    take = producer(mm.operands[0], "llm.take")
+    if take is None or take.attr("axis") != 0 or _views(take.operands[1]) is not ids:
+        return None
+    return take.operands[0], _views(mm.operands[1])
+
+
+def _silu_of(v: Value) -> Value | None:
+    op = producer(v, "llm.silu")
+    if op is not None:
+        return op.operands[0]
+    for g, s in binary(v, "llm.mul"):
+        sig = producer(s, "llm.sigmoid")
+        if sig is not None and sig.operands[0] is g:
+            return g
+    return None
+
+
+def raise_moe(op: Operation, rw: Rewriter) -> bool:
+    """HF's batched_mm experts: route (softmax, top-k, renormalise), gather each token's k
+    expert matrices, gated-SiLU GEMVs, weight and sum over k -> llm.moe."""
+    (r,) = op.operands
+    if r.type.rank != 3 or op.attr("keepdim") or list(op.attr("axes")) != [1]:
+        return False
+    for y, w in binary(_views(r), "llm.mul"):
+        routed = _topk_weights(_views(w))
+        if routed is None:
+            continue
+        topk, normalize = routed
+        ids = topk.results[1]
+        down = _expert_gemm(y, ids)
+        if down is None:
+            continue
+        w_down, act = down
+        for a, u in binary(act, "llm.mul"):
+            g = _silu_of(a)
+            gs, us = producer(g, "llm.slice") if g else None, producer(u, "llm.slice")
+            if gs is None or us is None or gs.operands[0] is not us.operands[0]:
+                continue
+            up = _expert_gemm(gs.operands[0], ids)
+            probs = producer(topk.operands[0], "llm.softmax")
+            if up is None or probs is None:
+                continue
+            w_gate_up, x = up
+            router = _router_weight(probs.operands[0], x)
+            if router is None:
+                continue
+            b = Builder.before_op(op)
+            gate = b.op("llm.slice", w_gate_up, axis=1, start=gs.attr("start"), end=gs.attr("end"))
+            upw = b.op("llm.slice", w_gate_up, axis=1, start=us.attr("start"), end=us.attr("end"))
+            moe = b.op("llm.moe", x, router, gate, upw, w_down, top_k=topk.attr("k"),
+                       normalize=normalize)
+            if moe.type != op.results[0].type:  # x is the unflattened hidden state
+                moe = b.op("llm.reshape", moe, result_type=op.results[0].type)
+            rw.replace_op(op, [moe])
+            return True
+    return False
+
+
+def _router_weight(logits: Value, x: Value) -> Value | None:
+    logits = _views(logits)
+    lin = producer(logits, "llm.linear")
+    if lin is not None and _views(lin.operands[0]) is _views(x) and len(lin.operands) == 2:
+        return lin.operands[1]
+    mm = producer(logits, "llm.matmul")
+    t = producer(mm.operands[1], "llm.transpose") if mm is not None else None
+    if t is not None and _views(mm.operands[0]) is _views(x):
+        return t.operands[0]
+    return None
+
+
 PATTERNS: PatternTable = {
     "llm.mul": [raise_silu, raise_gelu_tanh, raise_rmsnorm],
     "llm.add": [raise_rope],
     "llm.matmul": [raise_linear],
+    "llm.reduce_sum": [raise_moe],
 }
 
 
@@ -174,7 +274,8 @@ def pattern_table() -> PatternTable:
 
 @dataclass(frozen=True)
 class RaiseLlmOps(Pass):
-    """Fold decomposed norms, rotary embeddings, activations and linear layers into llm ops."""
+    """Fold decomposed norms, rotary embeddings, activations, linear layers and MoE experts into
+    llm ops."""
 
     name = "raise-llm-ops"
 

@@ -70,6 +70,8 @@ def test_one_attention_per_layer_after_raising(captured):
         assert hist["llm.attention"] == entry.layers(), (f.sym_name, hist)
     if entry.family != "gpt2":  # GPT-2 uses LayerNorm and GELU instead
         assert hist["llm.rmsnorm"] == 2 * entry.layers() + 1 and hist["llm.rope"] == 2 * entry.layers()
+    if entry.family == "mixtral":
+        assert hist["llm.moe"] == entry.layers() and "llm.take" not in hist
 
 
 def test_interpreter_matches_pytorch(captured):

@@ -131,4 +131,40 @@ builtin.module {
     %y = "llm.reshape"(%mm) : (tensor<Tx32xf32>) -> tensor<Tx32xf32>
     func.return %y : tensor<Tx32xf32>
   }
+  // HF's batched_mm experts (Mixtral): route with softmax + top-2 + renormalise, gather each
+  // token's two expert matrices, gated-SiLU GEMVs, weight by the routing and sum over k.
+  // CHECK-LABEL: func.func @moe(%x: tensor<Nx8xf32>, %router: tensor<4x8xf32>, %gu: tensor<4x32x8xf32>, %dn: tensor<4x8x16xf32>) -> tensor<Nx8xf32> {
+  // CHECK-NEXT: %0 = "llm.slice"(%gu) {axis = 1, end = 16, start = 0} : (tensor<4x32x8xf32>) -> tensor<4x16x8xf32>
+  // CHECK-NEXT: %1 = "llm.slice"(%gu) {axis = 1, end = 32, start = 16} : (tensor<4x32x8xf32>) -> tensor<4x16x8xf32>
+  // CHECK-NEXT: %2 = "llm.moe"(%x, %router, %0, %1, %dn) {normalize = true, top_k = 2} : (tensor<Nx8xf32>, tensor<4x8xf32>, tensor<4x16x8xf32>, tensor<4x16x8xf32>, tensor<4x8x16xf32>) -> tensor<Nx8xf32>
+  // CHECK-NEXT: func.return %2 : tensor<Nx8xf32>
+  func.func @moe(%x: tensor<Nx8xf32>, %router: tensor<4x8xf32>, %gu: tensor<4x32x8xf32>, %dn: tensor<4x8x16xf32>) -> tensor<Nx8xf32> {
+    %rt = "llm.transpose"(%router) {perm = [1, 0]} : (tensor<4x8xf32>) -> tensor<8x4xf32>
+    %logits = "llm.matmul"(%x, %rt) : (tensor<Nx8xf32>, tensor<8x4xf32>) -> tensor<Nx4xf32>
+    %p = "llm.softmax"(%logits) {axis = 1} : (tensor<Nx4xf32>) -> tensor<Nx4xf32>
+    %vals, %idx = "llm.topk"(%p) {axis = 1, k = 2} : (tensor<Nx4xf32>) -> (tensor<Nx2xf32>, tensor<Nx2xi64>)
+    %tot = "llm.reduce_sum"(%vals) {axes = [1], keepdim = true} : (tensor<Nx2xf32>) -> tensor<Nx1xf32>
+    %wts = "llm.div"(%vals, %tot) : (tensor<Nx2xf32>, tensor<Nx1xf32>) -> tensor<Nx2xf32>
+    %x3 = "llm.reshape"(%x) : (tensor<Nx8xf32>) -> tensor<Nx1x8xf32>
+    %xk = "llm.expand"(%x3) : (tensor<Nx1x8xf32>) -> tensor<Nx2x8xf32>
+    %xc = "llm.reshape"(%xk) : (tensor<Nx2x8xf32>) -> tensor<(2*N)x8x1xf32>
+    %ids = "llm.reshape"(%idx) : (tensor<Nx2xi64>) -> tensor<(2*N)xi64>
+    %wgu = "llm.take"(%gu, %ids) {axis = 0} : (tensor<4x32x8xf32>, tensor<(2*N)xi64>) -> tensor<(2*N)x32x8xf32>
+    %h3 = "llm.matmul"(%wgu, %xc) : (tensor<(2*N)x32x8xf32>, tensor<(2*N)x8x1xf32>) -> tensor<(2*N)x32x1xf32>
+    %h = "llm.reshape"(%h3) : (tensor<(2*N)x32x1xf32>) -> tensor<(2*N)x32xf32>
+    %g = "llm.slice"(%h) {axis = 1, end = 16, start = 0} : (tensor<(2*N)x32xf32>) -> tensor<(2*N)x16xf32>
+    %u = "llm.slice"(%h) {axis = 1, end = 32, start = 16} : (tensor<(2*N)x32xf32>) -> tensor<(2*N)x16xf32>
+    %sg = "llm.sigmoid"(%g) : (tensor<(2*N)x16xf32>) -> tensor<(2*N)x16xf32>
+    %act = "llm.mul"(%g, %sg) : (tensor<(2*N)x16xf32>, tensor<(2*N)x16xf32>) -> tensor<(2*N)x16xf32>
+    %a = "llm.mul"(%act, %u) : (tensor<(2*N)x16xf32>, tensor<(2*N)x16xf32>) -> tensor<(2*N)x16xf32>
+    %ac = "llm.reshape"(%a) : (tensor<(2*N)x16xf32>) -> tensor<(2*N)x16x1xf32>
+    %wdn = "llm.take"(%dn, %ids) {axis = 0} : (tensor<4x8x16xf32>, tensor<(2*N)xi64>) -> tensor<(2*N)x8x16xf32>
+    %y3 = "llm.matmul"(%wdn, %ac) : (tensor<(2*N)x8x16xf32>, tensor<(2*N)x16x1xf32>) -> tensor<(2*N)x8x1xf32>
+    %y = "llm.reshape"(%y3) : (tensor<(2*N)x8x1xf32>) -> tensor<(2*N)x8xf32>
+    %wc = "llm.reshape"(%wts) : (tensor<Nx2xf32>) -> tensor<(2*N)x1xf32>
+    %yw = "llm.mul"(%y, %wc) : (tensor<(2*N)x8xf32>, tensor<(2*N)x1xf32>) -> tensor<(2*N)x8xf32>
+    %yk = "llm.reshape"(%yw) : (tensor<(2*N)x8xf32>) -> tensor<Nx2x8xf32>
+    %out = "llm.reduce_sum"(%yk) {axes = [1], keepdim = false} : (tensor<Nx2x8xf32>) -> tensor<Nx8xf32>
+    func.return %out : tensor<Nx8xf32>
+  }
 }
