@@ -5,15 +5,11 @@ from dataclasses import dataclass
 
 from pimc.errors import OptionError
 from pimc.ir.builder import to_attr
-from pimc.ir.core import Operation, OpResult
+from pimc.ir.core import Operation
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.passes.base import Context, Pass
+from pimc.passes.match import producer
 from pimc.passes.rewrite import PatternTable, Rewriter, apply_patterns
-
-
-def _producer(op: Operation, name: str) -> Operation | None:
-    src = op.operands[0]
-    return src.op if isinstance(src, OpResult) and src.op.name == name else None
 
 
 def fold_noop(op: Operation, rw: Rewriter) -> bool:
@@ -25,7 +21,7 @@ def fold_noop(op: Operation, rw: Rewriter) -> bool:
 
 
 def fold_reshape_of_reshape(op: Operation, rw: Rewriter) -> bool:
-    inner = _producer(op, "llm.reshape")
+    inner = producer(op.operands[0], "llm.reshape")
     if inner is None:
         return False
     rw.set_operand(op, 0, inner.operands[0])
@@ -42,7 +38,7 @@ def fold_identity_transpose(op: Operation, rw: Rewriter) -> bool:
 
 def fold_transpose_of_transpose(op: Operation, rw: Rewriter) -> bool:
     """transpose(transpose(x, p1), p2) = transpose(x, p1[p2[i]])."""
-    inner = _producer(op, "llm.transpose")
+    inner = producer(op.operands[0], "llm.transpose")
     if inner is None:
         return False
     p1, p2 = inner.attr("perm"), op.attr("perm")

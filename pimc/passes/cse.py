@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pimc.ir.core import Block, Operation
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.passes.base import Context, Pass
+from pimc.passes.rewrite import function_blocks
 
 
 def _key(op: Operation) -> tuple:
@@ -35,7 +36,5 @@ class CSE(Pass):
     name = "cse"
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        for func in module.body.ops:
-            for region in func.regions:
-                for block in region.blocks:
-                    _cse_block(block, {})
+        for block in function_blocks(module):
+            _cse_block(block, {})

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pimc.ir.core import Block
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.passes.base import Context, Pass
-from pimc.passes.rewrite import is_trivially_dead
+from pimc.passes.rewrite import function_blocks, is_trivially_dead
 
 
 def _dce_block(block: Block) -> None:
@@ -25,7 +25,5 @@ class DCE(Pass):
     name = "dce"
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        for func in module.body.ops:
-            for region in func.regions:
-                for block in region.blocks:
-                    _dce_block(block)
+        for block in function_blocks(module):
+            _dce_block(block)

@@ -15,6 +15,13 @@ Pattern = Callable[[Operation, "Rewriter"], bool]
 PatternTable = dict[str, list[Pattern]]
 
 
+def function_blocks(module: ModuleOp) -> Iterator[Block]:
+    """The body blocks of the module's functions (passes recurse into nested regions)."""
+    for func in module.body.ops:
+        for region in func.regions:
+            yield from region.blocks
+
+
 def all_blocks(module: ModuleOp) -> Iterator[Block]:
     for op in module.walk():
         for region in op.regions:

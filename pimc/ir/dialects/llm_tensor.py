@@ -103,24 +103,33 @@ class ConstantOp(OpDef):
         tensor(self.result.type, "result")
 
 
-class ReshapeOp(OpDef):
-    name, summary = "llm.reshape", "same elements, new shape (given by the result type)"
+class _ResultShapedOp(OpDef):
+    """A one-operand op whose result type, not a shape rule, gives its shape."""
+
     operand_names = ("x",)
 
-    def verify_(self):
+    def operand_and_result(self, same_elements: bool = True) -> tuple[TensorType, TensorType]:
         x, r = tensor(self.x.type, "operand"), tensor(self.result.type, "result")
-        same_element((x, r), "operand and result")
+        if same_elements:
+            same_element((x, r), "operand and result")
+        return x, r
+
+
+class ReshapeOp(_ResultShapedOp):
+    name, summary = "llm.reshape", "same elements, new shape (given by the result type)"
+
+    def verify_(self):
+        x, r = self.operand_and_result()
         if not dims_equal(x.numel, r.numel):
             fail(f"changes the element count: {dim_str(x.numel)} -> {dim_str(r.numel)} "
                  f"({x} -> {r})")
 
 
-class CastOp(OpDef):
+class CastOp(_ResultShapedOp):
     name, summary = "llm.cast", "elementwise conversion to the result's element type"
-    operand_names = ("x",)
 
     def verify_(self):
-        x, r = tensor(self.x.type, "operand"), tensor(self.result.type, "result")
+        x, r = self.operand_and_result(same_elements=False)
         if not dims_equal_tuple(x.shape, r.shape):
             fail(f"must keep the shape: {x} -> {r}")
 
@@ -230,13 +239,11 @@ class ArangeOp(OpDef):
         tensor(self.result.type, "result", rank=1)
 
 
-class ExpandOp(OpDef):
+class ExpandOp(_ResultShapedOp):
     name, summary = "llm.expand", "broadcast to the result type's shape (NumPy rules)"
-    operand_names = ("x",)
 
     def verify_(self):
-        x, r = tensor(self.x.type, "operand"), tensor(self.result.type, "result")
-        same_element((x, r), "operand and result")
+        x, r = self.operand_and_result()
         broadcasts_to(x.shape, r.shape, "operand")
 
 
