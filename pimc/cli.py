@@ -2,6 +2,7 @@
 block for text errors) and exit 2; `--debug` anywhere on the line shows the traceback instead."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 
 @app.command()
-def opt(file: Annotated[str, typer.Argument(help="IR file to read, '-' for stdin.")],
+def opt(file: Annotated[str, typer.Argument(help="IR file to read; '-' (the default) reads stdin.")] = "-",
         pipeline: Annotated[str, typer.Option("-p", "--pipeline", help="Passes, e.g. 'canonicalize,cse'.")] = "",
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
         split_input_file: Annotated[bool, typer.Option("--split-input-file", help="Treat '// -----' as separating independent inputs.")] = False,
@@ -165,11 +166,16 @@ def _report(e: PimcError) -> None:
         sys.stderr.write(e.context + "\n")
 
 
+@functools.cache
+def _command():
+    return typer.main.get_command(app)  # building it costs ~6 ms; tests call main() thousands of times
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
-    command = typer.main.get_command(app)
+    command = _command()
     try:
         code = command.main(args=args, prog_name="pimc", standalone_mode=False)
         # without standalone mode, click returns a typer.Exit's code instead of raising it

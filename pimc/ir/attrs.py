@@ -67,7 +67,7 @@ class StrAttr(Attribute):
 
 @dataclass(frozen=True, slots=True)
 class UnitAttr(Attribute):
-    """Presence-only flag: `{causal}`."""
+    """Presence-only flag, written as a bare key: `{pimc.fused}`."""
 
     def __str__(self) -> str:
         return "unit"

@@ -10,7 +10,7 @@ from pimc.ir.core import Block, Operation, Value, gc_paused
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp
 from pimc.ir.opdef import OpDef, OpInvalid, infer_results
 from pimc.ir.printer import print_op
-from pimc.ir.types import same_type
+from pimc.ir.types import FunctionType, results_str, same_type
 
 
 def where(op: Operation) -> str:
@@ -25,7 +25,14 @@ def op_error(op: Operation, message: str) -> VerifyError:
 
 
 def _context(op: Operation) -> str:
-    if op.regions:  # show the header line only; a whole function is too much context
+    if isinstance(op, FuncOp):  # the header only, built from parts that exist even when broken
+        args = ", ".join(f"%{a.name_hint or a.index}: {a.type}" for a in op.body.args) \
+            if op.regions and op.regions[0].blocks else ""
+        ft = op.attributes["function_type"].type
+        results = ft.results if isinstance(ft, FunctionType) else ()
+        ret = f" -> {results_str(results)}" if results else ""
+        return f"func.func @{op.sym_name}({args}){ret} {{"
+    if op.regions:  # the op's first line; its regions are too much context
         return print_op(op).splitlines()[0]
     return print_op(op)
 
