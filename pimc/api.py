@@ -5,13 +5,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pimc.errors import PimcError, UnknownNameError
+from pimc.errors import PimcError
 from pimc.ir import ModuleOp, parse_file, print_module, verify
 from pimc.ir.weights import WeightsStore
 from pimc.output import write_atomically
 
-# Backends arrive with their registry (issue 5); until then the null backend is the only one.
-BACKENDS = ("null",)
 
 
 class Program:
@@ -63,8 +61,8 @@ def compile(model: Any, example_inputs=None, target: str | None = None, backend:
     `model` is a zoo name ("llama-tiny"), a path to a .mlir file, an HF causal LM (captured as
     @prefill and @decode), any other nn.Module (with `example_inputs`), or an ExportedProgram.
     """
-    if backend not in BACKENDS:
-        raise UnknownNameError("backend", backend, BACKENDS)
+    from pimc.backends import registry
+    chosen = registry.get(backend)
     if target is not None:
         raise NotImplementedError("hardware targets are not implemented yet (issue 6); "
                                   "compile without target=")
@@ -76,6 +74,7 @@ def compile(model: Any, example_inputs=None, target: str | None = None, backend:
     from pimc.passes.pipelines import PIPELINES, build
     passes = build(pipeline) if pipeline in PIPELINES else parse_pipeline(pipeline)
     PassManager(passes).run(module)
+    chosen.compile(module)
     return Program(module, weights, backend, pipeline)
 
 

@@ -120,6 +120,26 @@ def compile_(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc mo
 
 
 @app.command()
+def backends(format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
+    """List the installed backends (entry-point group pimc.backends) and their capabilities."""
+    from pimc.backends import registry
+    _check_format(format)
+    rows = []
+    for name in registry.names():
+        caps = registry.get(name).capabilities
+        rows.append({"name": name, "distribution": registry.distribution(name),
+                     "summary": caps.summary, "executes": caps.executes,
+                     "devices": sorted(caps.devices),
+                     "ops": "all" if caps.ops is None else sorted(caps.ops)})
+    if format == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        ops = r["ops"] if r["ops"] == "all" else f"{len(r['ops'])} ops"
+        typer.echo(f"{r['name']:<12} {r['distribution']:<10} {ops:<8} {r['summary']}")
+
+
+@app.command()
 def models(format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
     """List the model zoo: tiny models that run, full-size ones for analysis."""
     from pimc.frontend.zoo import describe
