@@ -16,8 +16,30 @@ class Program:
     """A compiled model: its IR (`ir`), its weights store (`weights`) and how it was built."""
 
     def __init__(self, ir: ModuleOp, weights: WeightsStore, backend: str = "null",
-                 pipeline: str = ""):
+                 pipeline: str = "", executable: Any = None):
         self.ir, self.weights, self.backend, self.pipeline = ir, weights, backend, pipeline
+        self.executable = executable
+        if executable is not None:
+            executable.bind_weights(weights, ir)
+
+    def run(self, func: str, *inputs) -> list:
+        """Run `@func` on the backend's compiled code."""
+        if self.executable is None:
+            raise PimcError(f"backend '{self.backend}' does not execute; compile with "
+                            "backend='numba-cpu' to run, or use Program.interpret")
+        return self.executable.run(self.ir, func, inputs)
+
+    def __call__(self, *inputs) -> list:
+        """Run @prefill (or the module's only function)."""
+        funcs = [f.sym_name for f in self.ir.funcs]
+        return self.run("prefill" if "prefill" in funcs else funcs[0], *inputs)
+
+    def generate(self, input_ids, max_new_tokens: int = 16, eos: int | None = None):
+        """Greedy decoding with the KV cache: prefill, then one @decode per new token."""
+        from pimc.runtime.generate import greedy
+        limit = self.ir.attributes.get("pimc.max_seq_len")
+        return greedy(self.run, input_ids, max_new_tokens, eos,
+                      limit.value if limit is not None else None)
 
     def op_histogram(self, func: str | None = None) -> Counter:
         funcs = [self.ir.func(func)] if func else list(self.ir.funcs)
@@ -74,8 +96,9 @@ def compile(model: Any, example_inputs=None, target: str | None = None, backend:
     from pimc.passes.pipelines import PIPELINES, build
     passes = build(pipeline) if pipeline in PIPELINES else parse_pipeline(pipeline)
     PassManager(passes).run(module)
-    chosen.compile(module)
-    return Program(module, weights, backend, pipeline)
+    artifact = chosen.compile(module)
+    return Program(module, weights, backend, pipeline,
+                   artifact if chosen.capabilities.executes else None)
 
 
 def capture(model: Any, example_inputs=None) -> tuple[ModuleOp, WeightsStore]:

@@ -25,6 +25,7 @@ from torch.export import Dim
 
 from pimc.frontend.torch_export import import_exported
 from pimc.ir import ModuleOp
+from pimc.ir.attrs import IntAttr
 from pimc.ir.weights import WeightsStore
 
 ATTN_IMPL = "pimc"
@@ -138,4 +139,8 @@ def _capture(model, store, module) -> tuple[ModuleOp, WeightsStore]:
     finally:
         _state["causal"] = True
     import_exported(ep, "decode", names, store, module, weight_prefix="model.")
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(
+        model.config, "n_positions", None)
+    if limit:
+        module.attributes["pimc.max_seq_len"] = IntAttr(int(limit))
     return module, store

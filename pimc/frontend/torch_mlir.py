@@ -35,10 +35,11 @@ from pimc.errors import PimcError
 from pimc.frontend.fx_import import UnsupportedOp, _to_numpy
 from pimc.frontend.torch_mlir_import import MlirImporter
 from pimc.ir import ModuleOp
+from pimc.ir.attrs import IntAttr
 from pimc.ir.weights import WeightsStore
 
-__all__ = ["MlirImporter", "UnsupportedOp", "capture_hf", "import_exported", "import_mlir",
-           "to_mlir"]
+__all__ = ["MlirImporter", "UnsupportedOp", "capture_hf", "export", "import_exported",
+           "import_mlir", "to_mlir"]
 
 
 def _hooks_and_importer(prefix: str):
@@ -167,6 +168,24 @@ def import_exported(eps: Mapping[str, torch.export.ExportedProgram],
     return import_mlir(mlir_module, arg_names, dim_names, store, tensors, module)
 
 
+def export(model: torch.nn.Module, example_inputs: Sequence[torch.Tensor], dynamic_shapes=None,
+           func_name: str = "forward",
+           dim_names: Mapping[str, Mapping[int, str]] | None = None) -> tuple[ModuleOp, WeightsStore]:
+    """Export an nn.Module with torch.export (under no_grad) and import it through torch-mlir."""
+    from pimc.frontend.torch_export import ExportError
+    try:
+        with torch.no_grad():
+            ep = torch.export.export(model.eval(), tuple(example_inputs),
+                                     dynamic_shapes=dynamic_shapes)
+    except Exception as e:  # torch raises many types here; keep its message whole
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ExportError(f"torch.export could not trace {type(model).__name__}: "
+                          f"{type(e).__name__}: {first}", str(e)) from e
+    store, module = WeightsStore(), ModuleOp()
+    import_exported({func_name: ep}, {func_name: dim_names or {}}, store, module)
+    return module, store
+
+
 def capture_hf(model: torch.nn.Module, store: WeightsStore | None = None,
                module: ModuleOp | None = None) -> tuple[ModuleOp, WeightsStore]:
     """@prefill and @decode of an HF *ForCausalLM through torch-mlir, with the same arguments,
@@ -177,6 +196,10 @@ def capture_hf(model: torch.nn.Module, store: WeightsStore | None = None,
     with hf.prepared(model):
         eps, names = _export_hf(model)
         import_exported(eps, names, store, module, weight_prefix="model.")
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(
+        model.config, "n_positions", None)
+    if limit:  # as hf.capture records it, for generate()
+        module.attributes["pimc.max_seq_len"] = IntAttr(int(limit))
     return module, store
 
 

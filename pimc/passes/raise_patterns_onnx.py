@@ -1,7 +1,176 @@
 """raise-llm-ops patterns for the forms the onnx frontend's graphs take (merged into the pass's
-pattern table by raise_llm_ops.py)."""
+pattern table by raise_llm_ops.py).
+
+torch.onnx writes aten.rsqrt as Reciprocal(Sqrt(x)), and, below opset 23 (which has no Attention
+op), scaled_dot_product_attention as its math: q and k^T each scaled by sqrt(scale), k^T formed
+as reshape -> transpose -> reshape, GQA's shared kv heads repeated by unsqueeze -> expand ->
+reshape, an additive mask, softmax and a second matmul. The ONNX frontend imports a causal mask
+(which ONNX builds from Trilu over shape arithmetic) as one canonical expression over llm.arange,
+`min(relu(j - (i + S - T)), 1) * fill` (onnx_ops.causal_mask); the attention pattern recognises
+that expression structurally and folds it into llm.attention's `causal` flag. Any other additive
+mask stays an explicit mask operand.
+"""
 from __future__ import annotations
 
-from pimc.passes.rewrite import PatternTable
+from pimc.errors import VerifyError
+from pimc.ir.builder import Builder
+from pimc.ir.core import Operation, Value
+from pimc.ir.symbolic import dims_equal, product
+from pimc.ir.shapes import dims_equal_tuple
+from pimc.passes.match import binary, either, near, producer, splat, through
+from pimc.passes.rewrite import PatternTable, Rewriter
 
-PATTERNS: PatternTable = {}
+
+def raise_rsqrt(op: Operation, rw: Rewriter) -> bool:
+    """reciprocal(sqrt(x)) -> rsqrt(x)."""
+    sqrt = producer(op.operands[0], "llm.sqrt")
+    if sqrt is None:
+        return False
+    rw.replace_op(op, [Builder.before_op(op).op("llm.rsqrt", sqrt.operands[0])])
+    return True
+
+
+def raise_linear_bias(add: Operation, rw: Rewriter) -> bool:
+    """linear(x, w) + b -> linear(x, w, b): ONNX writes a biased aten.linear as MatMul + Add, so
+    the bias add follows the view back from the flattened GEMM rather than preceding it."""
+    for y, bias in either(add):
+        lin = producer(y, "llm.linear")
+        if lin is None or len(lin.operands) != 2 or len(y.uses) != 1 or bias.type.rank != 1 or \
+                add.results[0].type != y.type:
+            continue
+        rw.replace_op(add, [Builder.before_op(add).op("llm.linear", *lin.operands, bias)])
+        return True
+    return False
+
+
+def raise_attention(mm: Operation, rw: Rewriter) -> bool:
+    """softmax(q*a @ (k*b)^T [+ mask]) @ v, k and v with repeated kv heads
+    -> attention(q, k, v [, mask]){scale = a*b, causal}."""
+    if mm.attr("transpose_a") or mm.attr("transpose_b"):
+        return False
+    probs, v_rep = mm.operands
+    sm = producer(probs, "llm.softmax")
+    if sm is None or probs.type.rank != 4 or sm.attr("axis") != 3:
+        return False
+    scores, mask = sm.operands[0], None
+    add = producer(scores, "llm.add")
+    if add is not None:
+        scores, mask = next(((s, m) for s, m in either(add) if producer(s, "llm.matmul") and
+                             s.type == add.results[0].type), (None, None))
+        if scores is None:
+            return False
+    qk = producer(scores, "llm.matmul")
+    if qk is None or qk.attr("transpose_a"):
+        return False
+    q, scale_q = _scaled(qk.operands[0])
+    kt, scale_k = _scaled(qk.operands[1])
+    k_rep = kt if qk.attr("transpose_b") else _untranspose(kt)
+    if q.type.rank != 4 or k_rep is None:
+        return False
+    (k, groups), (v, v_groups) = _repeated_kv(k_rep), _repeated_kv(v_rep)
+    if k is None or v is None or groups != v_groups or \
+            not dims_equal(k.type.shape[1] * groups, q.type.shape[1]):
+        return False
+    t, s = scores.type.shape[-2:]
+    causal = mask is not None and _is_causal_mask(mask, t, s)
+    operands = [q, k, v] + ([mask] if mask is not None and not causal else [])
+    b = Builder.before_op(mm)
+    try:
+        out = b.op("llm.attention", *operands, causal=causal, scale=scale_q * scale_k)
+    except VerifyError:  # shapes that only looked like attention
+        return False
+    if out.type != mm.results[0].type:
+        out.op.erase()
+        return False
+    rw.replace_op(mm, [out])
+    return True
+
+
+def _scaled(v: Value) -> tuple[Value, float]:
+    """v = x * c (or x / c) with a splat c: (x, c); else (v, 1)."""
+    for x, c in binary(v, "llm.mul"):
+        if splat(c) is not None and c.type.rank == 0:
+            return x, float(splat(c))
+    div = producer(v, "llm.div")
+    if div is not None and splat(div.operands[1]) is not None and div.operands[1].type.rank == 0:
+        return div.operands[0], 1 / float(splat(div.operands[1]))
+    return v, 1.0
+
+
+def _untranspose(kt: Value) -> Value | None:
+    """x with kt = x^T over the last two dims, x's leading dims possibly viewed differently:
+    transpose(x){perm=[..., -1, -2]}, or reshape(transpose(reshape(x, [N, S, D]), [0, 2, 1]))."""
+    t = producer(kt, "llm.transpose")
+    rank = kt.type.rank
+    if t is not None and t.attr("perm") == tuple(range(rank - 2)) + (rank - 1, rank - 2):
+        return t.operands[0]
+    outer = producer(kt, "llm.reshape")
+    t = producer(outer.operands[0], "llm.transpose") if outer else None
+    inner = producer(t.operands[0], "llm.reshape") if t else None
+    if inner is None or t.attr("perm") != (0, 2, 1):
+        return None
+    x, flat = inner.operands[0], inner.results[0]
+    same = dims_equal_tuple(x.type.shape[-2:], flat.type.shape[-2:]) and \
+        dims_equal_tuple(kt.type.shape[-2:], t.results[0].type.shape[-2:]) and \
+        dims_equal(product(kt.type.shape[:-2]), flat.type.shape[0]) and \
+        dims_equal(product(x.type.shape[:-2]), flat.type.shape[0])
+    return x if same else None
+
+
+def _through_views(v: Value) -> Value:
+    """Look through reshapes that keep the last two dims (they only regroup heads and batch)."""
+    while (r := producer(v, "llm.reshape")) is not None and \
+            dims_equal_tuple(r.operands[0].type.shape[-2:], v.type.shape[-2:]):
+        v = r.operands[0]
+    return v
+
+
+def _repeated_kv(v: Value) -> tuple[Value | None, int]:
+    """(k, groups) for v = k [B, Hkv, S, D] with each kv head repeated `groups` times
+    (reshape(expand(reshape(k, [B, Hkv, 1, S, D]), [B, Hkv, G, S, D]), [B, Hkv*G, S, D])),
+    or (v, 1) for a plain 4-D v."""
+    v = _through_views(v)
+    e = producer(v, "llm.expand")
+    if e is None:
+        return (v, 1) if v.type.rank == 4 else (None, 1)
+    src, k = e.operands[0], _through_views(e.operands[0])
+    (b, hkv, one, s, d), (eb, ehkv, g, es, ed) = src.type.shape, e.results[0].type.shape
+    ok = src.type.rank == 5 and one == 1 and k.type.rank == 4 and \
+        dims_equal_tuple(k.type.shape, (b, hkv, s, d)) and \
+        dims_equal_tuple((eb, ehkv, es, ed), (b, hkv, s, d)) and isinstance(g, int)
+    return (k, g) if ok else (None, 1)
+
+
+def _is_causal_mask(mask: Value, t, s) -> bool:
+    """mask is onnx_ops.causal_mask's form over [T, S] (maybe viewed with leading 1s)."""
+    m = through(mask, "llm.reshape")
+    if m.type.rank != 2 or not dims_equal_tuple(m.type.shape, (t, s)) or \
+            any(d != 1 for d in mask.type.shape[:-2]):
+        return False
+    for masked, fill in binary(m, "llm.mul"):
+        if splat(fill) is None or not splat(fill) <= -1e30:
+            continue
+        for r, one in binary(masked, "llm.minimum"):
+            relu = producer(r, "llm.relu")
+            cast = producer(relu.operands[0], "llm.cast") if relu else None
+            sub = producer(cast.operands[0], "llm.sub") if cast else None
+            if sub is None or not near(splat(one), 1.0):
+                continue
+            keys = producer(sub.operands[0], "llm.arange")
+            queries = producer(through(sub.operands[1], "llm.reshape"), "llm.arange")
+            if keys and queries and _ramp(keys, s, 0) and _ramp(queries, t, s - t) and \
+                    dims_equal_tuple(sub.operands[1].type.shape, (t, 1)):
+                return True
+    return False
+
+
+def _ramp(op: Operation, length, start) -> bool:
+    return op.attr("step") == 1 and dims_equal(op.attr("start"), start) and \
+        dims_equal_tuple(op.results[0].type.shape, (length,))
+
+
+PATTERNS: PatternTable = {
+    "llm.reciprocal": [raise_rsqrt],
+    "llm.add": [raise_linear_bias],
+    "llm.matmul": [raise_attention],
+}

@@ -14,8 +14,8 @@ def compute(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32)  # f16, f32 and bf16 (an ml_dtypes type of kind "V")
 
 
-def _gelu(x, op):
-    if op.attr("approximate") == "tanh":
+def gelu(x, approximate: str = "none"):
+    if approximate == "tanh":
         return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
     return 0.5 * x * (1 + erf(x / math.sqrt(2)))
 
@@ -25,7 +25,7 @@ def _sigmoid(x):
 
 
 UNARY = {
-    "silu": lambda x, op: x * _sigmoid(x), "gelu": _gelu,
+    "silu": lambda x, op: x * _sigmoid(x), "gelu": lambda x, op: gelu(x, op.attr("approximate")),
     "relu": lambda x, op: np.maximum(x, 0), "sigmoid": lambda x, op: _sigmoid(x),
     "neg": lambda x, op: -x, "exp": lambda x, op: np.exp(x), "tanh": lambda x, op: np.tanh(x),
     "sqrt": lambda x, op: np.sqrt(x), "rsqrt": lambda x, op: 1 / np.sqrt(x),

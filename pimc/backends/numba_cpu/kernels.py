@@ -1,0 +1,145 @@
+"""njit kernels for the numba-cpu backend. Arrays are f32 and C-contiguous on entry (the driver
+makes them so); everything not here runs as numpy in the generated driver.
+
+GEMMs call BLAS through np.dot inside njit: a hand-written numba GEMM is several times slower
+than OpenBLAS here. Memory-bound work (GEMV-shaped linears, norms, decode attention) uses
+`prange`, which spreads the weight stream over the cores. `cache=True` keeps the machine code on
+disk, so a second process does not recompile.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_JIT = dict(cache=True, fastmath=False)
+
+# Below this many rows a linear is GEMV-shaped and memory-bound: a parallel dot per output
+# feature streams the weights once across the cores; above it BLAS's blocked GEMM wins.
+GEMV_ROWS = 8
+
+
+@njit(parallel=True, **_JIT)
+def _gemv_rows(x, w, out):
+    rows, n = x.shape[0], w.shape[0]
+    for j in prange(n):
+        wj = w[j]
+        for r in range(rows):
+            out[r, j] = np.dot(x[r], wj)
+
+
+@njit(**_JIT)
+def _gemm(x, w, out):
+    out[:, :] = np.dot(x, w.T)
+
+
+def linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """x [..., K] @ w[N, K]^T (+ bias)."""
+    lead = x.shape[:-1]
+    x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+    out = np.empty((x2.shape[0], w.shape[0]), np.float32)
+    (_gemv_rows if x2.shape[0] <= GEMV_ROWS else _gemm)(x2, w, out)
+    if bias is not None:
+        out += bias
+    return out.reshape(*lead, w.shape[0])
+
+
+@njit(parallel=True, **_JIT)
+def _rmsnorm(x, w, eps, out):
+    for r in prange(x.shape[0]):
+        row = x[r]
+        inv = 1.0 / math.sqrt(np.mean(row * row) + eps)
+        out[r] = row * inv * w
+
+
+def rmsnorm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
+    x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+    out = np.empty_like(x2)
+    _rmsnorm(x2, w, np.float32(eps), out)
+    return out.reshape(x.shape)
+
+
+@njit(parallel=True, **_JIT)
+def _softmax_rows(x, out):
+    for r in prange(x.shape[0]):
+        row = x[r]
+        e = np.exp(row - np.max(row))
+        out[r] = e / np.sum(e)
+
+
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
+    flat = moved.reshape(-1, moved.shape[-1])
+    out = np.empty_like(flat)
+    _softmax_rows(flat, out)
+    return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+
+@njit(parallel=True, **_JIT)
+def _attention(q, k, v, mask, has_mask, causal, scale, out):
+    """q [B,Hq,T,D], k/v [B,Hkv,S,D]; query t sits at position S-T+t (bottom-right causal)."""
+    b_, hq, t_, _ = q.shape
+    hkv, s_ = k.shape[1], k.shape[2]
+    groups = hq // hkv
+    for bh in prange(b_ * hq):
+        b, h = bh // hq, bh % hq
+        kh, vh = k[b, h // groups], v[b, h // groups]
+        for t in range(t_):
+            scores = np.dot(kh, q[b, h, t]) * scale
+            if has_mask:
+                scores += mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2]]
+            if causal:
+                scores[s_ - t_ + t + 1:] = -np.inf
+            scores = np.exp(scores - np.max(scores))
+            out[b, h, t] = np.dot(scores / np.sum(scores), vh)
+
+
+def attention(q, k, v, mask=None, causal=False, scale=None) -> np.ndarray:
+    q, k, v = (np.ascontiguousarray(a, dtype=np.float32) for a in (q, k, v))
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    out = np.empty(q.shape[:3] + (v.shape[3],), np.float32)
+    m = np.zeros((1, 1, 1, 1), np.float32) if mask is None else np.ascontiguousarray(
+        np.where(mask, 0.0, -np.inf) if mask.dtype == np.bool_ else mask, dtype=np.float32)
+    _attention(q, k, v, m, mask is not None, causal, np.float32(scale), out)
+    return out
+
+
+@njit(parallel=True, **_JIT)
+def _rope_half(x, cos, sin, out):
+    """x [R, D] rows; cos/sin [R, D] already broadcast to x's rows."""
+    h = x.shape[1] // 2
+    for r in prange(x.shape[0]):
+        for i in range(h):
+            out[r, i] = x[r, i] * cos[r, i] - x[r, i + h] * sin[r, i]
+            out[r, i + h] = x[r, i + h] * cos[r, i + h] + x[r, i] * sin[r, i + h]
+
+
+def rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, style: str) -> np.ndarray:
+    if style != "half":
+        from pimc.runtime.reference_ops import rope as reference
+        return reference(x, cos, sin, style).astype(np.float32)
+    flat = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+    c = np.ascontiguousarray(np.broadcast_to(cos, x.shape).reshape(flat.shape), dtype=np.float32)
+    s = np.ascontiguousarray(np.broadcast_to(sin, x.shape).reshape(flat.shape), dtype=np.float32)
+    out = np.empty_like(flat)
+    _rope_half(flat, c, s, out)
+    return out.reshape(x.shape)
+
+
+def moe(x, router, w_gate, w_up, w_down, top_k: int, normalize: bool) -> np.ndarray:
+    """Route each token to its top-k experts; run each expert once on the tokens it got."""
+    flat = np.ascontiguousarray(x.reshape(-1, x.shape[-1]), dtype=np.float32)
+    probs = softmax(linear(flat, router), -1)
+    experts = np.argsort(-probs, axis=-1, kind="stable")[:, :top_k]
+    weights = np.take_along_axis(probs, experts, axis=-1)
+    if normalize:
+        weights = weights / weights.sum(-1, keepdims=True)
+    out = np.zeros_like(flat)
+    for e in np.unique(experts):
+        rows, slot = np.nonzero(experts == e)
+        h = flat[rows]
+        g = linear(h, w_gate[e])
+        y = linear(g / (1.0 + np.exp(-g)) * linear(h, w_up[e]), w_down[e])
+        out[rows] += weights[rows, slot][:, None] * y
+    return out.reshape(x.shape)

@@ -1,0 +1,96 @@
+"""numba-cpu against PyTorch and HF generate on the tiny zoo models, and its bad-input errors."""
+import numpy as np
+import pytest
+import torch
+
+import pimc
+from pimc.backends.base import Capabilities, UnsupportedByBackend
+from pimc.backends.numba_cpu import NumbaCpuBackend
+from pimc.errors import PimcError
+from pimc.frontend import zoo
+from pimc.ir import parse
+
+TINY = ["llama-tiny", "qwen2-tiny", "gpt2-tiny", "mixtral-tiny"]
+
+
+@pytest.fixture(scope="module", params=TINY)
+def compiled(request):
+    return zoo.get(request.param).build(), pimc.compile(request.param, backend="numba-cpu")
+
+
+def test_logits_match_pytorch_for_prefill_and_16_decode_steps(compiled):
+    model, prog = compiled
+    gen = torch.Generator().manual_seed(2)
+    b, t = 2, 13
+    ids = torch.randint(0, model.config.vocab_size, (b, t), generator=gen)
+    pos = torch.arange(t).repeat(b, 1)
+    with torch.no_grad():
+        ref = model(input_ids=ids, position_ids=pos, use_cache=True)
+    logits, *cache = prog(ids.numpy(), pos.numpy())
+    worst = np.abs(logits - ref.logits.numpy()).max()
+    past, tok = ref.past_key_values, ref.logits[:, -1].argmax(-1, keepdim=True)
+    for step in range(16):
+        p = torch.full((b, 1), t + step)
+        with torch.no_grad():
+            ref = model(input_ids=tok, position_ids=p, past_key_values=past, use_cache=True)
+        logits, *cache = prog.run("decode", tok.numpy(), p.numpy(), *cache)
+        worst = max(worst, np.abs(logits - ref.logits.numpy()).max())
+        past, tok = ref.past_key_values, ref.logits[:, -1].argmax(-1, keepdim=True)
+    assert worst < 1e-4
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_greedy_tokens_equal_hf_generate(compiled, batch):
+    model, prog = compiled
+    prompt = torch.randint(0, model.config.vocab_size, (batch, 5),
+                           generator=torch.Generator().manual_seed(batch))
+    with torch.no_grad():
+        hf = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=32,
+                            min_new_tokens=32, do_sample=False, pad_token_id=0)
+    assert (prog.generate(prompt.numpy(), 32) == hf.numpy()).all()
+
+
+def test_wrong_input_shape_names_the_argument_and_symbolic_dims(compiled):
+    _, prog = compiled
+    ids = np.zeros((2, 5), np.int64)
+    with pytest.raises(PimcError, match=r"argument %position_ids of @prefill has shape \(3, 5\), "
+                                        r"expected tensor<BxTxi64>: B is 2 from an earlier input, here 3"):
+        prog(ids, np.zeros((3, 5), np.int64))
+    with pytest.raises(PimcError, match=r"argument %input_ids of @prefill must be an integer tensor"):
+        prog(ids.astype(np.float32), ids)
+    with pytest.raises(PimcError, match=r"@prefill takes 2 inputs \(%input_ids, %position_ids\), got 1"):
+        prog(ids)
+
+
+def test_generating_past_max_seq_len_is_an_error(compiled):
+    _, prog = compiled
+    limit = prog.ir.attributes["pimc.max_seq_len"].value
+    with pytest.raises(PimcError, match=f"exceeds the model's max_seq_len {limit}"):
+        prog.generate(np.zeros((1, 4), np.int64), limit)
+
+
+def test_an_op_without_a_rule_names_op_and_backend():
+    module = parse("""func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
+      %y = "llm.silu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+      func.return %y : tensor<4xf32>
+    }""", "m.mlir")
+
+    class WithoutSilu(NumbaCpuBackend):  # as if the rule table lacked llm.silu
+        capabilities = Capabilities(ops=NumbaCpuBackend.capabilities.ops - {"llm.silu"})
+
+    backend = WithoutSilu()
+    with pytest.raises(UnsupportedByBackend, match=r"backend 'numba-cpu' has no rule for 'llm.silu' at m.mlir:2:7"):
+        backend.compile(module)
+
+
+def test_codegen_stage_is_python_source():
+    module = parse("""func.func @f(%x: tensor<Bx4xf32>, %w: tensor<8x4xf32>) -> tensor<Bx8xf32> {
+      %y = "llm.linear"(%x, %w) : (tensor<Bx4xf32>, tensor<8x4xf32>) -> tensor<Bx8xf32>
+      func.return %y : tensor<Bx8xf32>
+    }""")
+    dumped = {}
+    exe = NumbaCpuBackend().compile(module, dump=lambda name, art: dumped.setdefault(name, art))
+    assert "def f(W, x_0, w_1, **dims):" in dumped["codegen"] and "K.linear(x_0, w_1)" in dumped["codegen"]
+    x, w = np.random.rand(3, 4).astype(np.float32), np.random.rand(8, 4).astype(np.float32)
+    (y,) = exe.run(module, "f", [x, w])
+    assert np.allclose(y, x @ w.T, atol=1e-5)
