@@ -17,6 +17,7 @@ Capture choices, each from a measured failure (see tests/unit/test_torch_export.
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 
 import torch
@@ -103,7 +104,10 @@ def prepared(model: torch.nn.Module):
 def capture(model: torch.nn.Module, store: WeightsStore | None = None,
             module: ModuleOp | None = None) -> tuple[ModuleOp, WeightsStore]:
     """Export `model` (an HF *ForCausalLM) as @prefill and @decode into one module."""
-    with prepared(model):
+    with prepared(model), warnings.catch_warnings():
+        # torch.export's pytree code trips a deprecation inside torch itself on every export
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)`",
+                                category=FutureWarning)
         return _capture(model, store, module)
 
 

@@ -1,0 +1,32 @@
+"""The README's main job and `pimc run`, as a user runs them (real processes)."""
+import subprocess
+import sys
+
+from pimc.cli import main
+
+
+def _pimc(*args):
+    return subprocess.run([sys.executable, "-m", "pimc.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_demo_exits_0_and_checks_against_pytorch():
+    proc = _pimc("demo")
+    assert proc.returncode == 0, proc.stderr
+    assert "16 greedy tokens equal HF generate" in proc.stdout
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
+
+
+def test_run_prints_tokens_and_speed(capsys):
+    assert main(["run", "gpt2-tiny", "--prompt-ids", "1,2,3", "--max-new-tokens", "5"]) == 0
+    out = capsys.readouterr()
+    tokens = out.out.split()
+    assert len(tokens) == 5 and all(t.isdigit() for t in tokens)
+    assert "tokens/s" in out.err
+
+
+def test_run_rejects_bad_prompt_ids(capsys):
+    assert main(["run", "gpt2-tiny", "--prompt-ids", "1,x"]) == 2
+    assert "pimc: error: --prompt-ids: expected comma-separated integers, got '1,x'" in capsys.readouterr().err
+    assert main(["run", "gpt2-tiny", "--prompt-ids", "1,9999"]) == 2
+    assert "token ids must be in 0..255" in capsys.readouterr().err
