@@ -10,7 +10,7 @@ from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.types import TensorType
 from pimc.ir.weights import NUMPY_DTYPES, WeightsStore
 from pimc.runtime.interpreter import run
-from pimc.runtime.shape_binding import Bindings
+from pimc.ir.shape_binding import Bindings
 
 
 def random_weights(module: ModuleOp, seed: int = 0, scale: float = 0.1) -> WeightsStore:

@@ -138,5 +138,5 @@ def emit_function(func: FuncOp, table: RuleTable = RULES) -> str:
 def emit_module(module: ModuleOp, table: RuleTable = RULES) -> str:
     header = ("import numpy as np\n"
               "from pimc.backends.numba_cpu import kernels as K\n"
-              "from pimc.runtime import reference_ops as R\n\n")
+              "from pimc.ir import reference_ops as R\n\n")
     return header + "\n\n".join(emit_function(f, table) for f in module.funcs)

@@ -10,7 +10,7 @@ from pimc.errors import PimcError
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.types import TensorType
 from pimc.ir.weights import NUMPY_DTYPES, WeightsStore
-from pimc.runtime.shape_binding import Bindings
+from pimc.ir.shape_binding import Bindings
 
 
 class Executable:

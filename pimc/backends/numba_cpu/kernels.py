@@ -117,7 +117,7 @@ def _rope_half(x, cos, sin, out):
 
 def rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, style: str) -> np.ndarray:
     if style != "half":
-        from pimc.runtime.reference_ops import rope as reference
+        from pimc.ir.reference_ops import rope as reference
         return reference(x, cos, sin, style).astype(np.float32)
     flat = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
     c = np.ascontiguousarray(np.broadcast_to(cos, x.shape).reshape(flat.shape), dtype=np.float32)
