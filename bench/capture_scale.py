@@ -24,7 +24,6 @@ import resource, sys, time
 start = time.perf_counter()
 from pimc.cli import main
 code = main(["compile", sys.argv[1], "--emit", "ir", "-o", sys.argv[2]])
-from pimc.frontend import zoo
 print("RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 print("SECONDS", time.perf_counter() - start)
 sys.exit(code)
