@@ -1,6 +1,6 @@
 """Capture a Hugging Face decoder LLM as @prefill and @decode through torch.export.
 
-Capture choices, each from a measured failure (see tests/unit/test_torch_export.py):
+Capture choices, each from a measured failure (tests/unit/test_export_pitfalls.py shows them):
   * attention goes through a registered attention implementation, "pimc", that calls one
     `F.scaled_dot_product_attention` with `enable_gqa`: HF then builds no mask tensors, repeats
     no KV heads, and the graph keeps one SDPA node per layer, which becomes `llm.attention`;
@@ -9,7 +9,8 @@ Capture choices, each from a measured failure (see tests/unit/test_torch_export.
   * the KV cache is explicit: decode takes past keys/values as tensors and builds a
     `DynamicCache` inside `forward` (a DynamicCache as an export input fails in
     `run_decompositions`); their length uses `Dim.DYNAMIC`, because one named Dim shared by K
-    and V fails a contiguity guard on GQA models;
+    and V fails a contiguity guard on GQA models under HF's own attention (its repeat_kv);
+    the importer ties the separate symbols back to one `S` by naming the input axes;
   * example dims are >= 2, since export specialises dims of size 0 and 1;
   * MoE experts use `set_experts_implementation("batched_mm")`; the default grouped_mm emits
     an opaque custom op and "eager" loops over data-dependent expert hits;
