@@ -15,6 +15,20 @@ from numba import njit, prange
 
 _JIT = dict(cache=True, fastmath=False)
 
+# A decode step's norms and ropes touch a few thousand elements: handing them to the thread pool
+# costs more than the work. Row kernels are compiled twice, and the parallel one is used only
+# above this many elements.
+PARALLEL_MIN_ELEMENTS = 1 << 16
+
+
+def _rowwise(fn):
+    """(serial, parallel) compilations of a kernel written with prange over rows."""
+    return njit(**_JIT)(fn), njit(parallel=True, **_JIT)(fn)
+
+
+def _pick(kernels, *arrays):
+    return kernels[arrays[0].size >= PARALLEL_MIN_ELEMENTS]
+
 # Below this many rows a linear is GEMV-shaped and memory-bound: a parallel dot per output
 # feature streams the weights once across the cores; above it BLAS's blocked GEMM wins.
 GEMV_ROWS = 8
@@ -53,22 +67,23 @@ def linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> np.n
     return out.reshape(*lead, w.shape[0])
 
 
-@njit(parallel=True, **_JIT)
-def _rmsnorm(x, w, eps, out):
+def _rmsnorm_rows(x, w, eps, out):
     for r in prange(x.shape[0]):
         row = x[r]
         inv = 1.0 / math.sqrt(np.mean(row * row) + eps)
         out[r] = row * inv * w
 
 
+_RMSNORM = _rowwise(_rmsnorm_rows)
+
+
 def rmsnorm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
     out = np.empty_like(x2)
-    _rmsnorm(x2, w, np.float32(eps), out)
+    _pick(_RMSNORM, x2)(x2, w, np.float32(eps), out)
     return out.reshape(x.shape)
 
 
-@njit(parallel=True, **_JIT)
 def _softmax_rows(x, out):
     for r in prange(x.shape[0]):
         row = x[r]
@@ -76,11 +91,14 @@ def _softmax_rows(x, out):
         out[r] = e / np.sum(e)
 
 
+_SOFTMAX = _rowwise(_softmax_rows)
+
+
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
     moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
     flat = moved.reshape(-1, moved.shape[-1])
     out = np.empty_like(flat)
-    _softmax_rows(flat, out)
+    _pick(_SOFTMAX, flat)(flat, out)
     return np.moveaxis(out.reshape(moved.shape), -1, axis)
 
 
@@ -113,14 +131,16 @@ def attention(q, k, v, mask=None, causal=False, scale=None) -> np.ndarray:
     return out
 
 
-@njit(parallel=True, **_JIT)
-def _rope_half(x, cos, sin, out):
+def _rope_half_rows(x, cos, sin, out):
     """x [R, D] rows; cos/sin [R, D] already broadcast to x's rows."""
     h = x.shape[1] // 2
     for r in prange(x.shape[0]):
         for i in range(h):
             out[r, i] = x[r, i] * cos[r, i] - x[r, i + h] * sin[r, i]
             out[r, i + h] = x[r, i + h] * cos[r, i + h] + x[r, i] * sin[r, i + h]
+
+
+_ROPE_HALF = _rowwise(_rope_half_rows)
 
 
 def rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, style: str) -> np.ndarray:
@@ -131,7 +151,7 @@ def rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, style: str) -> np.ndar
     c = np.ascontiguousarray(np.broadcast_to(cos, x.shape).reshape(flat.shape), dtype=np.float32)
     s = np.ascontiguousarray(np.broadcast_to(sin, x.shape).reshape(flat.shape), dtype=np.float32)
     out = np.empty_like(flat)
-    _rope_half(flat, c, s, out)
+    _pick(_ROPE_HALF, flat)(flat, c, s, out)
     return out.reshape(x.shape)
 
 
