@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -102,50 +103,84 @@ def prepared(model: torch.nn.Module):
         model.train(was_training)
 
 
-def capture(model: torch.nn.Module, store: WeightsStore | None = None,
-            module: ModuleOp | None = None) -> tuple[ModuleOp, WeightsStore]:
-    """Export `model` (an HF *ForCausalLM) as @prefill and @decode into one module."""
-    with prepared(model), warnings.catch_warnings():
-        # torch.export's pytree code trips a deprecation inside torch itself on every export
-        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)`",
-                                category=FutureWarning)
-        return _capture(model, store, module)
+@dataclass(frozen=True)
+class Signature:
+    """One function to capture: its wrapper, example inputs, dynamic dims and pimc dim names."""
+
+    func: str
+    wrapper: torch.nn.Module
+    args: tuple
+    dynamic_shapes: dict
+    dim_names: dict[str, dict[int, str]]
+    causal: bool
+
+    @contextmanager
+    def attention_mode(self):
+        """The attention implementation reads this while tracing (prefill is causal)."""
+        _state["causal"] = self.causal
+        try:
+            yield
+        finally:
+            _state["causal"] = True
 
 
-def _capture(model, store, module) -> tuple[ModuleOp, WeightsStore]:
-    store = WeightsStore() if store is None else store
-    module = ModuleOp() if module is None else module
+def signatures(model: torch.nn.Module) -> list[Signature]:
+    """@prefill and @decode of an HF causal LM, as every frontend captures them."""
     layers, device = model.config.num_hidden_layers, next(model.parameters()).device
-    b, t, s = 2, 3, 3
+    b, t, s = 2, 3, 3  # >= 2: export specialises dims of size 0 and 1
     ids = torch.zeros((b, t), dtype=torch.long, device=device)
     pos = torch.arange(t, device=device).repeat(b, 1)
     dyn = {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}
-    _state["causal"] = True
-    with torch.no_grad():
-        ep = torch.export.export(_Prefill(model), (ids, pos),
-                                 dynamic_shapes={"input_ids": dyn, "position_ids": dyn})
-    import_exported(ep, "prefill", {"input_ids": {0: "B", 1: "T"}, "position_ids": {0: "B", 1: "T"}},
-                    store, module, weight_prefix="model.")
     # Distinct tensors for keys and values: export would alias one object passed twice.
     keys, values = (tuple(torch.zeros(kv_shape(model.config, b, s), device=device)
                           for _ in range(layers)) for _ in range(2))
-    kv = {0: Dim.DYNAMIC, 2: Dim.DYNAMIC}
-    one = {0: Dim.DYNAMIC, 1: Dim.STATIC}
+    kv, one = {0: Dim.DYNAMIC, 2: Dim.DYNAMIC}, {0: Dim.DYNAMIC, 1: Dim.STATIC}
     names = {"input_ids": {0: "B"}, "position_ids": {0: "B"}}
     for i in range(layers):
         names[f"past_keys_{i}"] = names[f"past_values_{i}"] = {0: "B", 2: "S"}
-    _state["causal"] = False
-    try:
-        with torch.no_grad():
-            ep = torch.export.export(
-                _Decode(model), (ids[:, :1], pos[:, :1] + s, keys, values),
-                dynamic_shapes={"input_ids": one, "position_ids": one,
-                                "past_keys": (kv,) * layers, "past_values": (kv,) * layers})
-    finally:
-        _state["causal"] = True
-    import_exported(ep, "decode", names, store, module, weight_prefix="model.")
-    limit = getattr(model.config, "max_position_embeddings", None) or getattr(
-        model.config, "n_positions", None)
+    return [
+        Signature("prefill", _Prefill(model), (ids, pos),
+                  {"input_ids": dyn, "position_ids": dyn},
+                  {"input_ids": {0: "B", 1: "T"}, "position_ids": {0: "B", 1: "T"}}, True),
+        Signature("decode", _Decode(model), (ids[:, :1], pos[:, :1] + s, keys, values),
+                  {"input_ids": one, "position_ids": one, "past_keys": (kv,) * layers,
+                   "past_values": (kv,) * layers}, names, False),
+    ]
+
+
+def export_programs(model: torch.nn.Module) -> list[tuple[Signature, torch.export.ExportedProgram]]:
+    """torch.export of each signature (call inside `prepared(model)`)."""
+    programs = []
+    for sig in signatures(model):
+        with sig.attention_mode(), torch.no_grad():
+            programs.append((sig, torch.export.export(sig.wrapper, sig.args,
+                                                      dynamic_shapes=sig.dynamic_shapes)))
+    return programs
+
+
+def record_max_seq_len(module: ModuleOp, config) -> None:
+    """The context limit `Program.generate` enforces."""
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
     if limit:
         module.attributes["pimc.max_seq_len"] = IntAttr(int(limit))
+
+
+def capture(model: torch.nn.Module, store: WeightsStore | None = None,
+            module: ModuleOp | None = None) -> tuple[ModuleOp, WeightsStore]:
+    """Export `model` (an HF *ForCausalLM) as @prefill and @decode into one module."""
+    store = WeightsStore() if store is None else store
+    module = ModuleOp() if module is None else module
+    with prepared(model), quiet_export():
+        for sig, ep in export_programs(model):
+            import_exported(ep, sig.func, sig.dim_names, store, module, weight_prefix="model.")
+    record_max_seq_len(module, model.config)
     return module, store
+
+
+@contextmanager
+def quiet_export():
+    with warnings.catch_warnings():
+        # torch.export's pytree code trips a deprecation inside torch itself on every export
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)`",
+                                category=FutureWarning)
+        yield

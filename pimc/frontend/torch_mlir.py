@@ -5,7 +5,7 @@ with the `torch_mlir.ir` Python API (ops, operands, attributes, affine maps, loc
 parsing except the `!torch.vtensor<[...],dtype>` type spelling, which the API does not expose).
 Each `torch.aten.*` op goes through the rule table in `torch_mlir_ops.py`.
 
-Import choices, each from a measured problem (tests/unit/test_torch_mlir_frontend.py):
+Import choices, each from a measured problem with torch-mlir 20261001 / torch 2.13:
   * the ExportedProgram is decomposed by pimc (`torch_export.decompose`: core ATen with SDPA
     whole) and handed over with `decomposition_table={}`: torch-mlir's own table decomposes SDPA,
     which breaks GPT-2's Conv1D `.view`, and the torch backend pipeline (output_type="torch")
@@ -27,15 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import torch
-from torch.export import Dim
 
 from pimc.errors import PimcError
-from pimc.frontend.fx_import import UnsupportedOp, _to_numpy
+from pimc.frontend.fx_import import UnsupportedOp
 from pimc.frontend.torch_mlir_import import MlirImporter
 from pimc.ir import ModuleOp
-from pimc.ir.attrs import IntAttr
 from pimc.ir.weights import WeightsStore
 
 __all__ = ["MlirImporter", "UnsupportedOp", "capture_hf", "export", "import_exported",
@@ -54,8 +51,8 @@ def _hooks_and_importer(prefix: str):
             loc = super().get_node_location(node)
             stack = node.meta.get("nn_module_stack") or {}
             path = next(reversed(stack.values()))[0] if stack else ""
-            path = path[len(prefix):] if path.startswith(prefix) else path
-            if not path or "_empty_nn_module_stack" in path:
+            path = path[len(prefix):] if path.startswith(prefix) else path  # as fx_import
+            if not path:
                 return loc
             return ir.Location.name(path, childLoc=loc, context=self._c) if loc else \
                 ir.Location.name(path, context=self._c)
@@ -86,10 +83,9 @@ def _hooks_and_importer(prefix: str):
                 zero = ir.FloatAttr.get(dtype, 0.0) if literal.is_floating_point() else \
                     ir.IntegerAttr.get(dtype, 0)
                 value = ir.DenseElementsAttr.get_splat(ttype, zero)
-            else:
-                array = _to_numpy(literal)
-                if literal.dtype == torch.bfloat16:
-                    array = array.view(np.int16)
+            else:  # the blob shares the tensor's memory (no copy)
+                data = literal.detach().cpu().contiguous()
+                array = (data.view(torch.int16) if data.dtype == torch.bfloat16 else data).numpy()
                 value = ir.DenseResourceElementsAttr.get_from_buffer(array, name, ttype)
             op = ir.Operation.create("torch.vtensor.literal", results=[vtype],
                                      attributes={"value": value,
@@ -135,12 +131,12 @@ def import_mlir(mlir_module, arg_names: Mapping[str, Sequence[str]],
 
     `arg_names[func]` names the arguments; `dim_names[func]` names their dynamic dims
     (`{"input_ids": {0: "B", 1: "T"}}`); `tensors` holds the data of named literals."""
+    from torch_mlir import ir
     module = ModuleOp() if module is None else module
     for op in mlir_module.body.operations:
         op = op.operation
         if op.name != "func.func":
             continue
-        from torch_mlir import ir
         name = ir.StringAttr(op.attributes["sym_name"]).value
         MlirImporter(op, name, list(arg_names.get(name, ())), dim_names.get(name, {}), store,
                      tensors).run(module)
@@ -193,41 +189,10 @@ def capture_hf(model: torch.nn.Module, store: WeightsStore | None = None,
     from pimc.frontend import hf
     store = WeightsStore() if store is None else store
     module = ModuleOp() if module is None else module
-    with hf.prepared(model):
-        eps, names = _export_hf(model)
-        import_exported(eps, names, store, module, weight_prefix="model.")
-    limit = getattr(model.config, "max_position_embeddings", None) or getattr(
-        model.config, "n_positions", None)
-    if limit:  # as hf.capture records it, for generate()
-        module.attributes["pimc.max_seq_len"] = IntAttr(int(limit))
+    with hf.prepared(model), hf.quiet_export():
+        programs = hf.export_programs(model)
+        import_exported({sig.func: ep for sig, ep in programs},
+                        {sig.func: sig.dim_names for sig, _ in programs}, store, module,
+                        weight_prefix="model.")
+    hf.record_max_seq_len(module, model.config)
     return module, store
-
-
-def _export_hf(model):
-    """hf.capture's two exports (same wrappers, example sizes and dynamic dims)."""
-    from pimc.frontend import hf
-    layers, device = model.config.num_hidden_layers, next(model.parameters()).device
-    b, t, s = 2, 3, 3
-    ids = torch.zeros((b, t), dtype=torch.long, device=device)
-    pos = torch.arange(t, device=device).repeat(b, 1)
-    dyn = {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}
-    keys, values = (tuple(torch.zeros(hf.kv_shape(model.config, b, s), device=device)
-                          for _ in range(layers)) for _ in range(2))
-    kv, one = {0: Dim.DYNAMIC, 2: Dim.DYNAMIC}, {0: Dim.DYNAMIC, 1: Dim.STATIC}
-    names = {"prefill": {"input_ids": {0: "B", 1: "T"}, "position_ids": {0: "B", 1: "T"}},
-             "decode": {"input_ids": {0: "B"}, "position_ids": {0: "B"}}}
-    for i in range(layers):
-        names["decode"][f"past_keys_{i}"] = names["decode"][f"past_values_{i}"] = {0: "B", 2: "S"}
-    with torch.no_grad():
-        hf._state["causal"] = True
-        prefill = torch.export.export(hf._Prefill(model), (ids, pos),
-                                      dynamic_shapes={"input_ids": dyn, "position_ids": dyn})
-        hf._state["causal"] = False
-        try:
-            decode = torch.export.export(
-                hf._Decode(model), (ids[:, :1], pos[:, :1] + s, keys, values),
-                dynamic_shapes={"input_ids": one, "position_ids": one,
-                                "past_keys": (kv,) * layers, "past_values": (kv,) * layers})
-        finally:
-            hf._state["causal"] = True
-    return {"prefill": prefill, "decode": decode}, names
