@@ -61,3 +61,30 @@ def assert_same_semantics(before: ModuleOp, after: ModuleOp, dims: Mapping[str, 
         diff = max_abs_diff(run(before, f.sym_name, inputs, weights),
                             run(after, f.sym_name, inputs, weights))
         assert diff <= atol, f"@{f.sym_name}: max |before - after| = {diff} > {atol}"
+
+
+def compare_with_hf(model, module, store, batch=2, prompt=13, steps=8) -> float:
+    """Max |interpreter - PyTorch| over a prefill's logits, then `steps` greedy decode steps'
+    logits and KV caches, for a module captured from the HF causal LM `model`."""
+    import torch
+    gen = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, model.config.vocab_size, (batch, prompt), generator=gen)
+    pos = torch.arange(prompt).repeat(batch, 1)
+    with torch.no_grad():
+        ref = model(input_ids=ids, position_ids=pos, use_cache=True)
+    outs = run(module, "prefill", [ids.numpy(), pos.numpy()], store)
+    errors = [np.abs(outs[0] - ref.logits.numpy()).max()]
+    cache, past = outs[1:], ref.past_key_values
+    tok = ref.logits[:, -1].argmax(-1, keepdim=True)
+    for step in range(steps):
+        p = torch.full((batch, 1), prompt + step)
+        with torch.no_grad():
+            ref = model(input_ids=tok, position_ids=p, past_key_values=past, use_cache=True)
+        outs = run(module, "decode", [tok.numpy(), p.numpy(), *cache], store)
+        layers = ref.past_key_values.layers
+        want = [l.keys for l in layers] + [l.values for l in layers]
+        errors.append(np.abs(outs[0] - ref.logits.numpy()).max())
+        errors += [np.abs(o - w.numpy()).max() for o, w in zip(outs[1:], want)]
+        cache, past = outs[1:], ref.past_key_values
+        tok = ref.logits[:, -1].argmax(-1, keepdim=True)
+    return max(errors)

@@ -6,9 +6,7 @@ with the HF model's for a 13-token prefill and 8 greedy decode steps.
 """
 from collections import Counter
 
-import numpy as np
 import pytest
-import torch
 
 from pimc.frontend import zoo
 from pimc.frontend.hf import capture
@@ -16,34 +14,9 @@ from pimc.frontend.replicate import replicate_layers
 from pimc.ir import parse, print_module, verify
 from pimc.passes import PassManager
 from pimc.passes.pipelines import build
-from pimc.runtime.interpreter import run
+from pimc.testing import compare_with_hf as _compare
 
 TINY = ["llama-tiny", "qwen2-tiny", "gpt2-tiny", "mixtral-tiny"]
-
-
-def _compare(model, module, store, batch=2, prompt=13, steps=8):
-    """Max |pimc - torch| over prefill logits, then decode logits and caches."""
-    gen = torch.Generator().manual_seed(1)
-    ids = torch.randint(0, model.config.vocab_size, (batch, prompt), generator=gen)
-    pos = torch.arange(prompt).repeat(batch, 1)
-    with torch.no_grad():
-        ref = model(input_ids=ids, position_ids=pos, use_cache=True)
-    outs = run(module, "prefill", [ids.numpy(), pos.numpy()], store)
-    errors = [np.abs(outs[0] - ref.logits.numpy()).max()]
-    cache, past = outs[1:], ref.past_key_values
-    tok = ref.logits[:, -1].argmax(-1, keepdim=True)
-    for step in range(steps):
-        p = torch.full((batch, 1), prompt + step)
-        with torch.no_grad():
-            ref = model(input_ids=tok, position_ids=p, past_key_values=past, use_cache=True)
-        outs = run(module, "decode", [tok.numpy(), p.numpy(), *cache], store)
-        layers = ref.past_key_values.layers
-        want = [l.keys for l in layers] + [l.values for l in layers]
-        errors.append(np.abs(outs[0] - ref.logits.numpy()).max())
-        errors += [np.abs(o - w.numpy()).max() for o, w in zip(outs[1:], want)]
-        cache, past = outs[1:], ref.past_key_values
-        tok = ref.logits[:, -1].argmax(-1, keepdim=True)
-    return max(errors)
 
 
 @pytest.fixture(scope="module", params=TINY)

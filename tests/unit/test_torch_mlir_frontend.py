@@ -10,7 +10,6 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from test_torch_export import TINY, _compare
 
 from pimc.frontend import zoo
 from pimc.frontend.fx_import import UnsupportedOp
@@ -20,6 +19,9 @@ from pimc.ir import parse, print_module, verify
 from pimc.passes import PassManager
 from pimc.passes.pipelines import build
 from pimc.runtime.interpreter import run
+from pimc.testing import compare_with_hf as _compare
+
+TINY = ["llama-tiny", "qwen2-tiny", "gpt2-tiny", "mixtral-tiny"]
 
 
 def _raised(module):
