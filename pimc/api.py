@@ -1,6 +1,7 @@
 """`pimc.compile()` and `Program`: the public entry points (DESIGN §8)."""
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,9 @@ def compile(model: Any, example_inputs=None, target: str | None = None, backend:
             pipeline: str = "default", **pass_options) -> Program:
     """Capture `model` into pimc IR and run `pipeline` over it.
 
-    `model` is a zoo name ("llama-tiny"), a path to a .mlir file, an HF causal LM (captured as
-    @prefill and @decode), any other nn.Module (with `example_inputs`), or an ExportedProgram.
+    `model` is a zoo name ("llama-tiny"), a path to a .mlir or .onnx file, an onnx.ModelProto,
+    an HF causal LM (captured as @prefill and @decode), any other nn.Module (with
+    `example_inputs`), or an ExportedProgram.
     """
     from pimc.backends import registry
     chosen = registry.get(backend)
@@ -102,18 +104,22 @@ def compile(model: Any, example_inputs=None, target: str | None = None, backend:
 
 
 def capture(model: Any, example_inputs=None) -> tuple[ModuleOp, WeightsStore]:
-    import torch
-
     if isinstance(model, (str, Path)):
         text = str(model)
         if text.endswith(".mlir"):
             prog = load(text)
             return prog.ir, prog.weights
         if text.endswith(".onnx"):
-            raise NotImplementedError("the ONNX frontend is not implemented yet (issue 4); use a "
-                                      "zoo name, a .mlir file or an nn.Module")
+            from pimc.frontend.onnx import import_onnx
+            return import_onnx(text)
         from pimc.frontend import zoo
         return zoo.capture(text)
+    onnx = sys.modules.get("onnx")  # a ModelProto means onnx is imported already
+    if onnx is not None and isinstance(model, onnx.ModelProto):
+        from pimc.frontend.onnx import import_onnx
+        return import_onnx(model)
+    import torch
+
     if isinstance(model, torch.export.ExportedProgram):
         from pimc.frontend.torch_export import import_exported
         module, store = ModuleOp(), WeightsStore()
@@ -128,4 +134,5 @@ def capture(model: Any, example_inputs=None) -> tuple[ModuleOp, WeightsStore]:
         from pimc.frontend.torch_export import export
         return export(model, example_inputs)
     raise PimcError(f"cannot compile a {type(model).__name__}; expected a zoo name, a .mlir "
-                    "path, an nn.Module or a torch.export.ExportedProgram")
+                    "or .onnx path, an onnx.ModelProto, an nn.Module or a "
+                    "torch.export.ExportedProgram")

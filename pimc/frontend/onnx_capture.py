@@ -9,6 +9,8 @@ equal ones, which would break the HF names of the weight handles.
 """
 from __future__ import annotations
 
+import onnx
+
 from pimc.errors import PimcError
 from pimc.frontend.onnx import import_onnx
 from pimc.ir import ModuleOp
@@ -21,8 +23,9 @@ class OnnxExportError(PimcError):
     """torch.onnx.export could not export the model; torch's own message is kept."""
 
 
-def export(module, args: tuple, dynamic_shapes: dict):
-    """`module` as an ONNX ModelProto, exported in memory."""
+def export(module, args: tuple, dynamic_shapes: dict) -> tuple[onnx.ModelProto, list[str]]:
+    """`module` as an ONNX ModelProto, exported in memory, and the names of the graph inputs that
+    stand for parameters on the meta device (they have no data to serialise)."""
     import torch
     try:
         with torch.no_grad():
@@ -33,46 +36,43 @@ def export(module, args: tuple, dynamic_shapes: dict):
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise OnnxExportError(f"torch.onnx.export could not export {type(module).__name__}: "
                               f"{type(e).__name__}: {first}", str(e)) from e
-    return program.model_proto
+    graph, declared = program.model.graph, []
+    for name, value in list(graph.initializers.items()):
+        raw = getattr(value.const_value, "raw", None)
+        if isinstance(raw, torch.Tensor) and raw.device.type == "meta":
+            graph.initializers.pop(name)
+            value.const_value = None
+            graph.inputs.append(value)
+            declared.append(name)
+    return program.model_proto, declared
 
 
 def capture(model, store: WeightsStore | None = None,
             module: ModuleOp | None = None) -> tuple[ModuleOp, WeightsStore]:
-    from pimc.frontend.hf import prepared
-    with prepared(model):
-        return _capture(model, store, module)
+    from pimc.frontend.hf import record_max_seq_len
+    module, store = import_exports(export_hf(model), store, module)
+    record_max_seq_len(module, model.config)
+    return module, store
 
 
-def _capture(model, store, module) -> tuple[ModuleOp, WeightsStore]:
-    import torch
-    from torch.export import Dim
-
-    from pimc.frontend.hf import _Decode, _Prefill, _state, kv_shape
-
+def import_exports(exports: dict, store: WeightsStore | None = None,
+                   module: ModuleOp | None = None) -> tuple[ModuleOp, WeightsStore]:
+    """Import `export_hf`'s ModelProtos as one function each into one module."""
     store = WeightsStore() if store is None else store
     module = ModuleOp() if module is None else module
-    layers, device = model.config.num_hidden_layers, next(model.parameters()).device
-    b, t, s = 2, 3, 3  # >= 2: export specialises dims of size 0 and 1
-    ids = torch.zeros((b, t), dtype=torch.long, device=device)
-    pos = torch.arange(t, device=device).repeat(b, 1)
-    dyn = {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}
-    _state["causal"] = True
-    proto = export(_Prefill(model), (ids, pos), {"input_ids": dyn, "position_ids": dyn})
-    import_onnx(proto, "prefill", {"input_ids": {0: "B", 1: "T"}, "position_ids": {0: "B", 1: "T"}},
-                store, module, weight_prefix="model.")
-    keys, values = (tuple(torch.zeros(kv_shape(model.config, b, s), device=device)
-                          for _ in range(layers)) for _ in range(2))
-    kv = {0: Dim.DYNAMIC, 2: Dim.DYNAMIC}
-    one = {0: Dim.DYNAMIC, 1: Dim.STATIC}
-    names = {"input_ids": {0: "B"}, "position_ids": {0: "B"}}
-    for i in range(layers):
-        names[f"past_keys_{i}"] = names[f"past_values_{i}"] = {0: "B", 2: "S"}
-    _state["causal"] = False
-    try:
-        proto = export(_Decode(model), (ids[:, :1], pos[:, :1] + s, keys, values),
-                       {"input_ids": one, "position_ids": one, "past_keys": (kv,) * layers,
-                        "past_values": (kv,) * layers})
-    finally:
-        _state["causal"] = True
-    import_onnx(proto, "decode", names, store, module, weight_prefix="model.")
+    for func, (proto, dim_names, declared) in exports.items():
+        import_onnx(proto, func, dim_names, store, module, "model.", declared)
     return module, store
+
+
+def export_hf(model) -> dict[str, tuple[onnx.ModelProto, dict, list[str]]]:
+    """{"prefill": (ModelProto, dim names, declared parameter inputs), "decode": (...)}: the
+    signatures every frontend captures (hf.signatures), exported to ONNX."""
+    from pimc.frontend.hf import prepared, quiet_export, signatures
+    exports = {}
+    with prepared(model), quiet_export():
+        for sig in signatures(model):
+            with sig.attention_mode():
+                proto, declared = export(sig.wrapper, sig.args, sig.dynamic_shapes)
+            exports[sig.func] = (proto, sig.dim_names, declared)
+    return exports

@@ -1,4 +1,4 @@
-"""The ONNX -> llm rule table used by the ONNX importer (`onnx.py`).
+"""The ONNX -> llm rule table used by the ONNX importer (`onnx_import.py`).
 
 A rule takes the importer, the node and its attributes, and returns the node's results: IR
 Values, compile-time `Known`s, a `Seq`, or None for outputs pimc does not produce. Rules aim at
@@ -14,12 +14,12 @@ from collections.abc import Callable
 import onnx
 import sympy
 
-from pimc.frontend.onnx import ELEMENTS, OnnxImporter, UnsupportedOnnxOp
-from pimc.frontend.onnx_values import Known, Lazy, Seq
+from pimc.frontend.onnx_import import ELEMENTS, OnnxImporter, UnsupportedOnnxOp
+from pimc.frontend.onnx_values import Known, Seq
 from pimc.ir.core import Value
 from pimc.ir.shapes import broadcast_shapes
 from pimc.ir.symbolic import as_dim, dims_equal, product
-from pimc.ir.types import TensorType, i64
+from pimc.ir.types import TensorType
 
 Rule = Callable[[OnnxImporter, onnx.NodeProto, dict], list]
 RULES: dict[str, Rule] = {}
@@ -101,9 +101,9 @@ def _cast(im, node, attrs):
 
 def _elem_of(im, name: str) -> int:
     entry = im.entry(name)
-    if isinstance(entry, (Known, Lazy)):
+    if not isinstance(entry, Value):  # Known, Lazy and weights know their ONNX element type
         return entry.elem
-    return {v: k for k, v in ELEMENTS.items()}[im.value(name).type.element.name]
+    return {v: k for k, v in ELEMENTS.items()}[entry.type.element.name]
 
 
 # ---- linear algebra ----
@@ -369,29 +369,6 @@ def _gather_elements(im, node, attrs):
 @rule("Dropout")
 def _dropout(im, node, attrs):
     return [im.entry(node.input[0])]  # inference: the identity (its mask output is not made)
-
-
-# ---- shape-dependent tensors (see OnnxImporter._materialise) ----
-def arange(im: OnnxImporter, lazy: Lazy, t: TensorType) -> Value:
-    start = lazy.inputs[0].dims()[0]
-    return im.b.op("llm.arange", result_type=t, start=start, step=1)
-
-
-def causal_mask(im: OnnxImporter, t: TensorType, fill: float) -> Value:
-    """pimc's canonical causal mask over [.., T, S]: `fill` where key j > i + S - T, else 0,
-    built as min(relu(j - (i + S - T)), 1) * fill from existing llm ops. raise-llm-ops
-    recognises exactly this form (raise_patterns_onnx.py) and folds it into llm.attention's
-    `causal`; run as is, it computes the mask."""
-    b, (tq, sk) = im.b, t.shape[-2:]
-    q = b.op("llm.arange", result_type=TensorType((tq,), i64), start=as_dim(sk - tq), step=1)
-    k = b.op("llm.arange", result_type=TensorType((sk,), i64), start=0, step=1)
-    after = b.op("llm.sub", k, _reshape(im, q, (tq, 1)))
-    after = b.op("llm.cast", after, result_type=TensorType((tq, sk), t.element))
-    scalar = TensorType((), t.element)
-    one = b.op("llm.constant", result_type=scalar, value=1.0)
-    masked = b.op("llm.minimum", b.op("llm.relu", after), one)
-    mask = b.op("llm.mul", masked, b.op("llm.constant", result_type=scalar, value=fill))
-    return _reshape(im, mask, t.shape)
 
 
 def unsupported(im: OnnxImporter, node: onnx.NodeProto) -> UnsupportedOnnxOp:

@@ -11,7 +11,7 @@ implementation of each op, for concrete values of the symbols when its contents 
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import reduce
 
 import numpy as np
@@ -46,7 +46,7 @@ class Known:
         array = np.asarray(array)
         if _is_int(elem):
             flat = [as_dim(int(x) if isinstance(x, (np.integer, int)) else x) for x in array.flat]
-            array = np.array(flat + [0], dtype=object)[:-1].reshape(array.shape)
+            array = np.array(flat, dtype=object).reshape(array.shape)
         return cls(array, elem)
 
     @property
@@ -85,7 +85,6 @@ class Lazy:
     shape: tuple[Dim, ...]
     elem: int
     opset: int
-    _evaluator: object = field(default=None, repr=False)
 
     def symbols(self) -> set:
         found = set().union(*(sympy.sympify(d).free_symbols for d in self.shape))
@@ -217,8 +216,9 @@ def _expand(attrs, x, shape):
 
 
 def _cast(attrs, x):
-    if _is_int(attrs["to"]):
-        return x
+    if _is_int(attrs["to"]):  # ONNX truncates floats; symbolic dims are ints already
+        return np.vectorize(lambda v: v if isinstance(v, sympy.Basic) else int(v),
+                            otypes=[object])(x)
     raise NeedsLazy  # a symbolic value as a float: only its evaluation can say
 
 
@@ -241,6 +241,8 @@ _CONCRETE_INPUTS = {"Gather": (1,), "Unsqueeze": (1,), "Squeeze": (1,), "Reshape
 
 
 def fold_symbolic(node: onnx.NodeProto, attrs: dict, inputs: list[Known | None]) -> Known:
+    if node.op_type == "CastLike":  # a Cast to the element type of its second input
+        return Known.of(_cast({"to": inputs[1].elem}, inputs[0].array), inputs[1].elem)
     rule = SYMBOLIC.get(node.op_type)
     if rule is None:
         raise NeedsLazy
@@ -259,8 +261,10 @@ def fold_symbolic(node: onnx.NodeProto, attrs: dict, inputs: list[Known | None])
 
 # ---- the symbolic shape of a Lazy --------------------------------------------------------------
 
-def _shape_of(entry) -> tuple:
-    return entry.shape
+def _dims(entry) -> list[Dim]:
+    if not isinstance(entry, Known):
+        raise NeedsLazy  # a shape that is itself shape-dependent data: beyond pimc
+    return entry.dims()
 
 
 def lazy_shape(node: onnx.NodeProto, attrs: dict, inputs: list) -> tuple[Dim, ...] | None:
@@ -268,20 +272,20 @@ def lazy_shape(node: onnx.NodeProto, attrs: dict, inputs: list) -> tuple[Dim, ..
     op, present = node.op_type, [i for i in inputs if i is not None]
     try:
         if op in ELEMENTWISE:
-            return reduce(broadcast_shapes, [_shape_of(i) for i in present])
+            return reduce(broadcast_shapes, [i.shape for i in present])
         if op in ("CastLike", "Trilu"):
-            return _shape_of(inputs[0])
+            return inputs[0].shape
         if op == "Expand":
-            return broadcast_shapes(_shape_of(inputs[0]), tuple(inputs[1].dims()))
+            return broadcast_shapes(inputs[0].shape, tuple(_dims(inputs[1])))
         if op == "ConstantOfShape":
-            return tuple(inputs[0].dims())
+            return tuple(_dims(inputs[0]))
         if op == "Range":
-            start, limit, delta = (i.dims()[0] for i in inputs)
+            start, limit, delta = (_dims(i)[0] for i in inputs)
             if delta != 1:
                 return None
             return (as_dim(limit - start),)
         if op == "Unsqueeze":
-            shape, axes = list(_shape_of(inputs[0])), _ints(inputs[1])
+            shape, axes = list(inputs[0].shape), [int(a) for a in _dims(inputs[1])]
             rank = len(shape) + len(axes)
             for a in sorted(a % rank for a in axes):
                 shape.insert(a, 1)

@@ -135,12 +135,28 @@ def store_of(model: torch.nn.Module) -> WeightsStore:
     return store
 
 
-def capture(name: str) -> tuple[ModuleOp, WeightsStore]:
-    """@prefill and @decode of a zoo model, with its weights store."""
-    from pimc.frontend.hf import capture as capture_hf
+FRONTENDS = ("torch-export", "onnx", "torch-mlir")
+
+
+def hf_capture(frontend: str):
+    """The HF capture function of a frontend: model -> (module with @prefill/@decode, store)."""
+    if frontend == "torch-export":
+        from pimc.frontend.hf import capture as capture_hf
+    elif frontend == "onnx":
+        from pimc.frontend.onnx import capture_hf
+    elif frontend == "torch-mlir":
+        from pimc.frontend.torch_mlir import capture_hf
+    else:
+        raise UnknownNameError("frontend", frontend, FRONTENDS)
+    return capture_hf
+
+
+def capture(name: str, frontend: str = "torch-export") -> tuple[ModuleOp, WeightsStore]:
+    """@prefill and @decode of a zoo model, with its weights store, through `frontend`."""
     from pimc.frontend.replicate import replicate_layers
 
     entry = get(name)
+    capture_hf = hf_capture(frontend)
     if entry.tiny:
         return capture_hf(entry.build())
     full = entry.build(device="meta")

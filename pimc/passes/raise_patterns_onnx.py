@@ -6,7 +6,7 @@ op), scaled_dot_product_attention as its math: q and k^T each scaled by sqrt(sca
 as reshape -> transpose -> reshape, GQA's shared kv heads repeated by unsqueeze -> expand ->
 reshape, an additive mask, softmax and a second matmul. The ONNX frontend imports a causal mask
 (which ONNX builds from Trilu over shape arithmetic) as one canonical expression over llm.arange,
-`min(relu(j - (i + S - T)), 1) * fill` (onnx_ops.causal_mask); the attention pattern recognises
+`min(relu(j - (i + S - T)), 1) * fill` (onnx_import._causal_mask); the attention pattern recognises
 that expression structurally and folds it into llm.attention's `causal` flag. Any other additive
 mask stays an explicit mask operand.
 """
@@ -44,22 +44,21 @@ def raise_linear_bias(add: Operation, rw: Rewriter) -> bool:
 
 
 def raise_attention(mm: Operation, rw: Rewriter) -> bool:
-    """softmax(q*a @ (k*b)^T [+ mask]) @ v, k and v with repeated kv heads
-    -> attention(q, k, v [, mask]){scale = a*b, causal}."""
+    """softmax((q*a @ (k*b)^T)*c [+ mask]) @ v, k and v maybe with repeated kv heads
+    -> attention(q, k, v [, mask]){scale = a*b*c, causal}."""
     if mm.attr("transpose_a") or mm.attr("transpose_b"):
         return False
     probs, v_rep = mm.operands
     sm = producer(probs, "llm.softmax")
     if sm is None or probs.type.rank != 4 or sm.attr("axis") != 3:
         return False
-    scores, mask = sm.operands[0], None
-    add = producer(scores, "llm.add")
+    (scores, scale), mask = _scaled(sm.operands[0]), None
+    add = producer(sm.operands[0], "llm.add")
     if add is not None:
-        scores, mask = next(((s, m) for s, m in either(add) if producer(s, "llm.matmul") and
-                             s.type == add.results[0].type), (None, None))
-        if scores is None:
-            return False
-    qk = producer(scores, "llm.matmul")
+        (scores, scale), mask = next((
+            (_scaled(s), m) for s, m in either(add) if s.type == add.results[0].type and
+            producer(_scaled(s)[0], "llm.matmul")), ((None, 1.0), None))
+    qk = producer(scores, "llm.matmul") if scores is not None else None
     if qk is None or qk.attr("transpose_a"):
         return False
     q, scale_q = _scaled(qk.operands[0])
@@ -71,12 +70,14 @@ def raise_attention(mm: Operation, rw: Rewriter) -> bool:
     if k is None or v is None or groups != v_groups or \
             not dims_equal(k.type.shape[1] * groups, q.type.shape[1]):
         return False
+    if mask is not None and splat(mask) == 0.0:  # adds nothing (a decode step's mask)
+        mask = None
     t, s = scores.type.shape[-2:]
     causal = mask is not None and _is_causal_mask(mask, t, s)
     operands = [q, k, v] + ([mask] if mask is not None and not causal else [])
     b = Builder.before_op(mm)
     try:
-        out = b.op("llm.attention", *operands, causal=causal, scale=scale_q * scale_k)
+        out = b.op("llm.attention", *operands, causal=causal, scale=scale * scale_q * scale_k)
     except VerifyError:  # shapes that only looked like attention
         return False
     if out.type != mm.results[0].type:
@@ -87,14 +88,20 @@ def raise_attention(mm: Operation, rw: Rewriter) -> bool:
 
 
 def _scaled(v: Value) -> tuple[Value, float]:
-    """v = x * c (or x / c) with a splat c: (x, c); else (v, 1)."""
+    """v = x * c (or x / c) with a one-element splat c that does not broadcast x: (x, c);
+    else (v, 1)."""
     for x, c in binary(v, "llm.mul"):
-        if splat(c) is not None and c.type.rank == 0:
+        if _scalar(c) and x.type == v.type:
             return x, float(splat(c))
     div = producer(v, "llm.div")
-    if div is not None and splat(div.operands[1]) is not None and div.operands[1].type.rank == 0:
+    if div is not None and _scalar(div.operands[1]) and splat(div.operands[1]) != 0 and \
+            div.operands[0].type == v.type:
         return div.operands[0], 1 / float(splat(div.operands[1]))
     return v, 1.0
+
+
+def _scalar(c: Value) -> bool:
+    return splat(c) is not None and all(d == 1 for d in c.type.shape)
 
 
 def _untranspose(kt: Value) -> Value | None:
@@ -142,7 +149,7 @@ def _repeated_kv(v: Value) -> tuple[Value | None, int]:
 
 
 def _is_causal_mask(mask: Value, t, s) -> bool:
-    """mask is onnx_ops.causal_mask's form over [T, S] (maybe viewed with leading 1s)."""
+    """mask is onnx_import._causal_mask's form over [T, S] (maybe viewed with leading 1s)."""
     m = through(mask, "llm.reshape")
     if m.type.rank != 2 or not dims_equal_tuple(m.type.shape, (t, s)) or \
             any(d != 1 for d in mask.type.shape[:-2]):

@@ -1,4 +1,5 @@
 """Bad input to the frontends and `pimc compile`: one clear error, exit 2, nothing written."""
+import onnx
 import pytest
 import torch
 
@@ -71,9 +72,50 @@ def test_cli_unknown_model_exits_2_and_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_cli_onnx_is_reported_as_not_implemented(tmp_path, capsys):
+def _onnx_model(op: str, *extra_inputs: str, initializers=(), **attrs) -> onnx.ModelProto:
+    node = onnx.helper.make_node(op, ["x", *extra_inputs], ["y"], name=f"my_{op.lower()}", **attrs)
+    io = [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, ["N", 4]) for n in "xy"]
+    graph = onnx.helper.make_graph([node], "g", io[:1], io[1:], list(initializers))
+    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
+
+
+def _bad_onnx_files(tmp_path):
+    """(file, what the one-line error must say) for each kind of bad ONNX input."""
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07\x12\xff\xff not a protobuf")
+    unchecked = tmp_path / "unchecked.onnx"
+    onnx.save(_onnx_model("Relu", "ghost"), unchecked)  # Relu takes one input; ghost is undefined
+    unsupported = tmp_path / "unsupported.onnx"
+    axis = onnx.helper.make_tensor("axis", onnx.TensorProto.INT64, [], [1])
+    onnx.save(_onnx_model("CumSum", "axis", initializers=[axis]), unsupported)
+    return [(corrupt, [f"{corrupt}: not a readable ONNX model"]),
+            (unchecked, [f"{unchecked}: onnx.checker rejects the model", "Relu"]),
+            (unsupported, ["unsupported ONNX op 'CumSum' at node 'my_cumsum'", str(unsupported),
+                           "supports: Add, Cast", "MatMul", "Hint: add a rule in "
+                           "pimc/frontend/onnx_ops.py"])]
+
+
+def test_bad_onnx_input_is_one_pimc_error(tmp_path):
+    for path, wanted in _bad_onnx_files(tmp_path):
+        with pytest.raises(PimcError) as err:
+            pimc.compile(str(path))
+        assert all(w in err.value.message for w in wanted), err.value.message
+        assert "\n" not in str(err.value)
+
+
+def test_cli_bad_onnx_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out.mlir"
+    for path, wanted in _bad_onnx_files(tmp_path):
+        assert main(["compile", str(path), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("pimc: error: ") and err.count("\n") == 1, err
+        assert wanted[0] in err and "Traceback" not in err
+        assert not out.exists()
+
+
+def test_cli_missing_onnx_file(tmp_path, capsys):
     assert main(["compile", str(tmp_path / "m.onnx")]) == 2
-    assert "not implemented" in capsys.readouterr().err
+    assert f"cannot read '{tmp_path / 'm.onnx'}': no such file" in capsys.readouterr().err
 
 
 def test_cli_bad_emit_kind(capsys):
