@@ -33,6 +33,16 @@ TORCH_DTYPES: dict[torch.dtype, str] = {
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 
 
+def rename_dim(expr, symbols: Mapping[sympy.Symbol, sympy.Expr], func_name: str) -> Dim:
+    """A traced shape expression over the tracer's symbols (s0, s72) in pimc's (B, T, S)."""
+    renamed = sympy.sympify(expr).xreplace(symbols)
+    unknown = {s for s in renamed.free_symbols if s not in symbols.values()}
+    if unknown:
+        raise PimcError(f"@{func_name}: shape symbol(s) {sorted(map(str, unknown))} are not tied "
+                        "to a named input dim; name every dynamic dim of the inputs")
+    return as_dim(renamed)
+
+
 class UnsupportedOp(PimcError):
     """An ATen op (or other graph node) the frontend has no rule for."""
 
@@ -57,13 +67,8 @@ class FxImporter:
     def dim(self, d) -> Dim:
         if isinstance(d, int):
             return d
-        expr = d.node.expr if isinstance(d, torch.SymInt) else d
-        renamed = sympy.sympify(expr).xreplace(self.symbols)
-        unknown = {s for s in renamed.free_symbols if s not in self.symbols.values()}
-        if unknown:
-            raise PimcError(f"@{self.func_name}: shape symbol(s) {sorted(map(str, unknown))} are "
-                            "not tied to a named input dim; name every dynamic dim of the inputs")
-        return as_dim(renamed)
+        return rename_dim(d.node.expr if isinstance(d, torch.SymInt) else d, self.symbols,
+                          self.func_name)
 
     def type_of(self, node: torch.fx.Node, index: int | None = None) -> TensorType:
         val = node.meta.get("val")

@@ -40,14 +40,20 @@ def export(model: torch.nn.Module, example_inputs: Sequence[torch.Tensor],
            dynamic_shapes=None, func_name: str = "forward",
            dim_names: Mapping[str, Mapping[int, str]] | None = None) -> tuple[ModuleOp, WeightsStore]:
     """Export an nn.Module with torch.export (under no_grad) and import it."""
+    store, module = WeightsStore(), ModuleOp()
+    import_exported(trace(model, example_inputs, dynamic_shapes), func_name, dim_names or {},
+                    store, module)
+    return module, store
+
+
+def trace(model: torch.nn.Module, example_inputs: Sequence[torch.Tensor],
+          dynamic_shapes=None) -> torch.export.ExportedProgram:
+    """torch.export under no_grad; a failure is an ExportError that keeps torch's message."""
     try:
         with torch.no_grad():
-            ep = torch.export.export(model.eval(), tuple(example_inputs),
-                                     dynamic_shapes=dynamic_shapes)
+            return torch.export.export(model.eval(), tuple(example_inputs),
+                                       dynamic_shapes=dynamic_shapes)
     except Exception as e:  # torch raises many types here; keep its message whole
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ExportError(f"torch.export could not trace {type(model).__name__}: "
                           f"{type(e).__name__}: {first}", str(e)) from e
-    store, module = WeightsStore(), ModuleOp()
-    import_exported(ep, func_name, dim_names or {}, store, module)
-    return module, store

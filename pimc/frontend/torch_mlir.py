@@ -168,15 +168,8 @@ def export(model: torch.nn.Module, example_inputs: Sequence[torch.Tensor], dynam
            func_name: str = "forward",
            dim_names: Mapping[str, Mapping[int, str]] | None = None) -> tuple[ModuleOp, WeightsStore]:
     """Export an nn.Module with torch.export (under no_grad) and import it through torch-mlir."""
-    from pimc.frontend.torch_export import ExportError
-    try:
-        with torch.no_grad():
-            ep = torch.export.export(model.eval(), tuple(example_inputs),
-                                     dynamic_shapes=dynamic_shapes)
-    except Exception as e:  # torch raises many types here; keep its message whole
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ExportError(f"torch.export could not trace {type(model).__name__}: "
-                          f"{type(e).__name__}: {first}", str(e)) from e
+    from pimc.frontend.torch_export import trace
+    ep = trace(model, example_inputs, dynamic_shapes)
     store, module = WeightsStore(), ModuleOp()
     import_exported({func_name: ep}, {func_name: dim_names or {}}, store, module)
     return module, store

@@ -16,7 +16,7 @@ import sympy
 import torch
 
 from pimc.errors import PimcError
-from pimc.frontend.fx_import import UnsupportedOp, _to_numpy
+from pimc.frontend.fx_import import UnsupportedOp, _to_numpy, rename_dim
 from pimc.ir import Builder, FuncOp, ModuleOp, TensorType
 from pimc.ir.attrs import WeightAttr
 from pimc.ir.core import Value
@@ -83,14 +83,7 @@ class MlirImporter:
         return TensorType(tuple(self.dim(d) for d in shape), ELEMENT_TYPES[ELEMENTS[elem]])
 
     def dim(self, d) -> Dim:
-        if isinstance(d, int):
-            return d
-        renamed = sympy.sympify(d).xreplace(self.symbols)
-        unknown = {s for s in renamed.free_symbols if s not in self.symbols.values()}
-        if unknown:
-            raise PimcError(f"@{self.func_name}: shape symbol(s) {sorted(map(str, unknown))} are "
-                            "not tied to a named input dim; name every dynamic dim of the inputs")
-        return as_dim(renamed)
+        return d if isinstance(d, int) else rename_dim(d, self.symbols, self.func_name)
 
     def _affine(self, expr, symbols):
         from torch_mlir import ir
