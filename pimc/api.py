@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,8 @@ def load(path: str | Path) -> Program:
 
 
 def compile(model: Any, example_inputs=None, target: str | None = None, backend: str = "null",
-            pipeline: str = "default", **pass_options) -> Program:
+            pipeline: str = "default", dump: Callable[[str, Any], None] | None = None,
+            **pass_options) -> Program:
     """Capture `model` into pimc IR and run `pipeline` over it.
 
     `model` is a zoo name ("llama-tiny"), a path to a .mlir or .onnx file, an onnx.ModelProto,
@@ -98,7 +100,7 @@ def compile(model: Any, example_inputs=None, target: str | None = None, backend:
     from pimc.passes.pipelines import PIPELINES, build
     passes = build(pipeline) if pipeline in PIPELINES else parse_pipeline(pipeline)
     PassManager(passes).run(module)
-    artifact = chosen.compile(module)
+    artifact = chosen.compile(module, dump=dump)
     return Program(module, weights, backend, pipeline,
                    artifact if chosen.capabilities.executes else None)
 

@@ -98,21 +98,35 @@ def compile_(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc mo
              emit: Annotated[str, typer.Option("--emit", help="What to write: ir (text) or program (ir + weights).")] = "ir",
              output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout (ir only).")] = None,
              pipeline: Annotated[str, typer.Option("-p", "--pipeline", help="A named pipeline or a pipeline string.")] = "default",
-             locations: Annotated[bool, typer.Option("--locations/--no-locations", help="Print loc(...) annotations.")] = True):
+             locations: Annotated[bool, typer.Option("--locations/--no-locations", help="Print loc(...) annotations.")] = True,
+             backend: Annotated[str, typer.Option("-b", "--backend", help="Backend (see `pimc backends`).")] = "null",
+             dump_stage: Annotated[Optional[str], typer.Option("--dump-stage", help="Write this backend stage's output instead of the IR.")] = None):
     """Capture a model into pimc IR and run a pipeline over it."""
     from pimc.api import compile as compile_model
+    from pimc.backends import registry
     from pimc.ir import print_module
     if emit not in ("ir", "program"):
         raise PimcError(f"--emit: unknown kind '{emit}'; valid: ir, program")
     if emit == "program" and output is None:
         raise PimcError("--emit program needs -o PATH (it writes PATH and PATH.safetensors)")
-    prog = compile_model(model, pipeline=pipeline)
+    if dump_stage is not None:
+        stages = [s.name for s in registry.get(backend).stages()]
+        if dump_stage not in stages:
+            raise PimcError(f"--dump-stage: backend '{backend}' has no stage '{dump_stage}'; "
+                            f"valid: {', '.join(stages)}")
+    dumped: dict = {}
+    prog = compile_model(model, backend=backend, pipeline=pipeline,
+                         dump=lambda name, artifact: dumped.setdefault(name, artifact))
+    if dump_stage is not None:
+        if not isinstance(dumped[dump_stage], str):
+            raise PimcError(f"--dump-stage: stage '{dump_stage}' produces a "
+                            f"{type(dumped[dump_stage]).__name__}, not text")
+        _write(output, dumped[dump_stage])
+        return
     if emit == "program":
         prog.save(output)
-    elif output is None:
-        sys.stdout.write(print_module(prog.ir, print_locations=locations))
     else:
-        write_atomically(output, print_module(prog.ir, print_locations=locations))
+        _write(output, print_module(prog.ir, print_locations=locations))
     for f in prog.ir.funcs:
         ops = sum(1 for _ in f.body.ops)
         attn = sum(1 for op in f.body.ops if op.name == "llm.attention")
@@ -187,6 +201,13 @@ def demo():
     """Compile llama-tiny, run it on numba-cpu and check it against PyTorch (no download)."""
     from pimc.demo import run_demo
     run_demo()
+
+
+def _write(output: Path | None, text: str) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, text)
 
 
 def _check_format(fmt: str) -> None:

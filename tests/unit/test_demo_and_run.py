@@ -30,3 +30,22 @@ def test_run_rejects_bad_prompt_ids(capsys):
     assert "pimc: error: --prompt-ids: expected comma-separated integers, got '1,x'" in capsys.readouterr().err
     assert main(["run", "gpt2-tiny", "--prompt-ids", "1,9999"]) == 2
     assert "token ids must be in 0..255" in capsys.readouterr().err
+
+
+def test_compile_dumps_the_generated_driver(tmp_path, capsys):
+    out = tmp_path / "driver.py"
+    assert main(["compile", "gpt2-tiny", "-b", "numba-cpu", "--dump-stage", "codegen",
+                 "-o", str(out)]) == 0
+    source = out.read_text()
+    compile(source, str(out), "exec")  # it is Python
+    assert "def prefill(W, input_ids_0, position_ids_1, **dims):" in source
+    assert "def decode(" in source and "K.attention(" in source
+
+
+def test_dump_stage_errors(tmp_path, capsys):
+    assert main(["compile", "gpt2-tiny", "-b", "numba-cpu", "--dump-stage", "asm"]) == 2
+    assert "backend 'numba-cpu' has no stage 'asm'; valid: codegen, load" in capsys.readouterr().err
+    out = tmp_path / "x"
+    assert main(["compile", "gpt2-tiny", "-b", "numba-cpu", "--dump-stage", "load", "-o", str(out)]) == 2
+    assert "stage 'load' produces a Executable, not text" in capsys.readouterr().err
+    assert not out.exists()
