@@ -119,8 +119,8 @@ def compile_(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc mo
                          dump=lambda name, artifact: dumped.setdefault(name, artifact))
     if dump_stage is not None:
         if not isinstance(dumped[dump_stage], str):
-            raise PimcError(f"--dump-stage: stage '{dump_stage}' produces a "
-                            f"{type(dumped[dump_stage]).__name__}, not text")
+            raise PimcError(f"--dump-stage: stage '{dump_stage}' produces "
+                            f"{type(dumped[dump_stage]).__name__} output, not text")
         _write(output, dumped[dump_stage])
         return
     if emit == "program":

@@ -47,5 +47,5 @@ def test_dump_stage_errors(tmp_path, capsys):
     assert "backend 'numba-cpu' has no stage 'asm'; valid: codegen, load" in capsys.readouterr().err
     out = tmp_path / "x"
     assert main(["compile", "gpt2-tiny", "-b", "numba-cpu", "--dump-stage", "load", "-o", str(out)]) == 2
-    assert "stage 'load' produces a Executable, not text" in capsys.readouterr().err
+    assert "stage 'load' produces Executable output, not text" in capsys.readouterr().err
     assert not out.exists()
