@@ -41,7 +41,8 @@ class Program:
         from pimc.runtime.generate import greedy
         limit = self.ir.attributes.get("pimc.max_seq_len")
         return greedy(self.run, input_ids, max_new_tokens, eos,
-                      limit.value if limit is not None else None)
+                      limit.value if limit is not None else None,
+                      getattr(self.executable, "kv_buffer", None))
 
     def op_histogram(self, func: str | None = None) -> Counter:
         funcs = [self.ir.func(func)] if func else list(self.ir.funcs)

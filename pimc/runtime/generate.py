@@ -13,8 +13,10 @@ Runner = Callable[..., list[np.ndarray]]
 
 
 def greedy(run: Runner, input_ids, max_new_tokens: int, eos: int | None = None,
-           max_seq_len: int | None = None) -> np.ndarray:
-    """Returns [B, T + n] token ids; finished rows (after `eos`) are padded with `eos`."""
+           max_seq_len: int | None = None,
+           kv_buffer: Callable[[np.ndarray, int], np.ndarray] | None = None) -> np.ndarray:
+    """Returns [B, T + n] token ids; finished rows (after `eos`) are padded with `eos`.
+    `kv_buffer(cache, capacity)`, when the backend has one, preallocates each KV cache."""
     ids = np.asarray(input_ids, dtype=np.int64)
     if ids.ndim == 1:
         ids = ids[None, :]
@@ -28,6 +30,8 @@ def greedy(run: Runner, input_ids, max_new_tokens: int, eos: int | None = None,
         raise PimcError(f"prompt ({prompt}) + max_new_tokens ({max_new_tokens}) = "
                         f"{prompt + max_new_tokens} exceeds the model's max_seq_len {max_seq_len}")
     logits, *cache = run("prefill", ids, np.tile(np.arange(prompt), (batch, 1)))
+    if kv_buffer is not None:  # a backend that appends in place gets room for every new token
+        cache = [kv_buffer(c, prompt + max_new_tokens) for c in cache]
     tokens = [logits[:, -1].argmax(-1)]
     done = np.zeros(batch, bool) if eos is None else tokens[0] == eos
     for step in range(1, max_new_tokens):

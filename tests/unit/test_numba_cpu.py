@@ -94,3 +94,31 @@ def test_codegen_stage_is_python_source():
     x, w = np.random.rand(3, 4).astype(np.float32), np.random.rand(8, 4).astype(np.float32)
     (y,) = exe.run(module, "f", [x, w])
     assert np.allclose(y, x @ w.T, atol=1e-5)
+
+
+def test_kv_append_is_in_place_only_in_a_preallocated_buffer():
+    from pimc.backends.numba_cpu.kernels import append, kv_buffer
+    rng = np.random.default_rng(0)
+    cache = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    new = rng.standard_normal((2, 3, 1, 5)).astype(np.float32)
+    buf = kv_buffer(cache, 6)
+    grown = append(buf, new, 2)
+    assert grown.base is buf.base and grown.shape == (2, 3, 5, 5)  # no copy of the cache
+    assert np.array_equal(grown, np.concatenate((cache, new), 2))
+    assert np.array_equal(append(grown, new, 2)[:, :, :5], grown)
+    full = append(append(grown, new, 2), new, 2)  # past capacity: a fresh array
+    assert full.shape[2] == 7 and full.base is None or full.base is not buf.base
+    plain = rng.standard_normal((2, 3, 8, 5)).astype(np.float32)
+    before = plain.copy()
+    out = append(plain[:, :, :4], new, 2)  # an ordinary view is never written through
+    assert np.array_equal(plain, before) and np.array_equal(out[:, :, 4:], new)
+
+
+def test_decode_from_preallocated_cache_equals_decode_from_plain_cache(compiled):
+    model, prog = compiled
+    ids = np.random.default_rng(3).integers(0, model.config.vocab_size, (2, 6))
+    logits, *cache = prog(ids, np.tile(np.arange(6), (2, 1)))
+    tok, pos = logits[:, -1].argmax(-1)[:, None], np.full((2, 1), 6)
+    plain = prog.run("decode", tok, pos, *cache)
+    arena = prog.run("decode", tok, pos, *[prog.executable.kv_buffer(c, 16) for c in cache])
+    assert max(np.abs(a - b).max() for a, b in zip(plain, arena)) < 1e-5

@@ -10,7 +10,7 @@ import keyword
 from collections.abc import Callable
 
 from pimc.backends.base import RuleTable
-from pimc.ir.core import Operation, Value
+from pimc.ir.core import BlockArgument, Operation, Value
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
 from pimc.ir.symbolic import dim_str
 from pimc.ir.types import TensorType
@@ -54,6 +54,13 @@ def _matmul(op: Operation, a: list[str]) -> str:
     return f"np.matmul({lhs}, {rhs})"
 
 
+def _concat(op: Operation, a: list[str]) -> str:
+    axis = op.attr("axis") % op.results[0].type.rank
+    if len(a) == 2 and isinstance(op.operands[0], BlockArgument):  # a KV cache append
+        return f"K.append({a[0]}, {a[1]}, {axis})"
+    return f"np.concatenate(({', '.join(a)},), axis={axis})"
+
+
 def _constant(op: Operation, a: list[str]) -> str:
     value = op.attr("value")
     return f"np.full({shape(_res(op))}, np.float32({value!r}))" if _res(op).rank else \
@@ -86,7 +93,7 @@ RULES = RuleTable("numba-cpu", {
     "llm.expand": lambda op, a: f"np.broadcast_to({a[0]}, {shape(_res(op))})",
     "llm.cast": _cast,
     "llm.transpose": lambda op, a: f"np.transpose({a[0]}, {tuple(op.attr('perm'))})",
-    "llm.concat": lambda op, a: f"np.concatenate(({', '.join(a)},), axis={op.attr('axis')})",
+    "llm.concat": _concat,
     "llm.slice": _slice,
     "llm.gather": lambda op, a: f"np.take_along_axis({a[0]}, {a[1]}, axis={op.attr('axis')})",
     "llm.take": lambda op, a: f"np.take({a[0]}, {a[1]}, axis={op.attr('axis')})",

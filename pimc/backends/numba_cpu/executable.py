@@ -20,6 +20,11 @@ class Executable:
         exec(compile(source, "<pimc numba-cpu>", "exec"), self.namespace)
         self.weights: dict[str, np.ndarray] = {}
 
+    def kv_buffer(self, cache: np.ndarray, capacity: int) -> np.ndarray:
+        """Preallocate a cache for `capacity` positions; decode then appends in place."""
+        from pimc.backends.numba_cpu.kernels import kv_buffer
+        return kv_buffer(cache, capacity)
+
     def bind_weights(self, store: WeightsStore, module: ModuleOp) -> None:
         for op in module.walk():
             if op.name == "llm.weight":
@@ -52,6 +57,8 @@ def _as_input(value, t: TensorType, what: str) -> np.ndarray:
     if t.element.is_float:
         if array.dtype.kind not in "fV":
             raise PimcError(f"{what} must be a float tensor ({t}), got dtype {array.dtype}")
+        if array.dtype == np.float32 and type(value).__name__ == "KVBuffer":
+            return value  # a preallocated cache: the kernels take its strided view as is
         return np.ascontiguousarray(array, dtype=np.float32)
     if array.dtype.kind not in "iub":
         raise PimcError(f"{what} must be an integer tensor ({t}), got dtype {array.dtype}")

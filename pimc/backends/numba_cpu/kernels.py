@@ -102,27 +102,45 @@ def softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(out.reshape(moved.shape), -1, axis)
 
 
-@njit(parallel=True, **_JIT)
+@njit(parallel=True, cache=True, fastmath=True)
 def _attention(q, k, v, mask, has_mask, causal, scale, out):
-    """q [B,Hq,T,D], k/v [B,Hkv,S,D]; query t sits at position S-T+t (bottom-right causal)."""
-    b_, hq, t_, _ = q.shape
-    hkv, s_ = k.shape[1], k.shape[2]
+    """q [B,Hq,T,D], k/v [B,Hkv,S,D] (k and v may be prefixes of a longer KV buffer, so the
+    loops index them directly rather than handing slices to BLAS); query t sits at position
+    S-T+t (bottom-right causal)."""
+    b_, hq, t_, d_ = q.shape
+    hkv, s_, dv = k.shape[1], k.shape[2], v.shape[3]
     groups = hq // hkv
     for bh in prange(b_ * hq):
         b, h = bh // hq, bh % hq
-        kh, vh = k[b, h // groups], v[b, h // groups]
+        kh = h // groups
+        scores = np.empty(s_, np.float32)
         for t in range(t_):
-            scores = np.dot(kh, q[b, h, t]) * scale
-            if has_mask:
-                scores += mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2]]
-            if causal:
-                scores[s_ - t_ + t + 1:] = -np.inf
-            scores = np.exp(scores - np.max(scores))
-            out[b, h, t] = np.dot(scores / np.sum(scores), vh)
+            limit = s_ - t_ + t + 1 if causal else s_
+            top = -np.inf
+            for j in range(limit):
+                acc = np.float32(0.0)
+                for i in range(d_):
+                    acc += k[b, kh, j, i] * q[b, h, t, i]
+                acc *= scale
+                if has_mask:
+                    acc += mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2], j]
+                scores[j] = acc
+                top = max(top, acc)
+            total = np.float32(0.0)
+            for j in range(limit):
+                scores[j] = np.exp(scores[j] - top)
+                total += scores[j]
+            for i in range(dv):
+                out[b, h, t, i] = 0.0
+            for j in range(limit):
+                w = scores[j] / total
+                for i in range(dv):
+                    out[b, h, t, i] += w * v[b, kh, j, i]
 
 
 def attention(q, k, v, mask=None, causal=False, scale=None) -> np.ndarray:
-    q, k, v = (np.ascontiguousarray(a, dtype=np.float32) for a in (q, k, v))
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    k, v = (a if a.dtype == np.float32 else a.astype(np.float32) for a in (k, v))
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     out = np.empty(q.shape[:3] + (v.shape[3],), np.float32)
     m = np.zeros((1, 1, 1, 1), np.float32) if mask is None else np.ascontiguousarray(
@@ -171,3 +189,33 @@ def moe(x, router, w_gate, w_up, w_down, top_k: int, normalize: bool) -> np.ndar
         y = linear(g / (1.0 + np.exp(-g)) * linear(h, w_up[e]), w_down[e])
         out[rows] += weights[rows, slot][:, None] * y
     return out.reshape(x.shape)
+
+
+class KVBuffer(np.ndarray):
+    """A KV cache that generation preallocated with spare capacity along the sequence axis.
+    Only arrays of this type are appended to in place: the caller owns the capacity, so no other
+    value can be overwritten."""
+
+
+def kv_buffer(cache: np.ndarray, capacity: int, axis: int = 2) -> KVBuffer:
+    """`cache` copied into a buffer holding `capacity` positions; returns the filled prefix."""
+    shape = list(cache.shape)
+    shape[axis] = max(capacity, cache.shape[axis])
+    owner = np.empty(shape, np.float32)
+    index = (slice(None),) * axis + (slice(0, cache.shape[axis]),)
+    owner[index] = cache
+    return owner.view(KVBuffer)[index]
+
+
+def append(prefix: np.ndarray, new: np.ndarray, axis: int) -> np.ndarray:
+    """concat(prefix, new) along `axis`; in place when `prefix` is the filled part of a
+    KVBuffer with room left, so a decode step copies one position instead of the whole cache."""
+    owner = prefix.base if isinstance(prefix, KVBuffer) else None
+    n, m = prefix.shape[axis], new.shape[axis]
+    if owner is not None and owner.ndim == prefix.ndim and n + m <= owner.shape[axis] and \
+            prefix.ctypes.data == owner.ctypes.data and \
+            all(prefix.shape[i] == owner.shape[i] for i in range(prefix.ndim) if i != axis):
+        head = (slice(None),) * axis
+        owner[head + (slice(n, n + m),)] = new
+        return owner.view(KVBuffer)[head + (slice(0, n + m),)]
+    return np.concatenate((prefix, new), axis=axis)
