@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tokenize
 from collections.abc import Collection, Mapping
 
 import numpy as np
@@ -91,8 +92,10 @@ class OnnxImporter:
                  for n in _IDENT.findall(text)}
         try:
             return sympy.parsing.sympy_parser.parse_expr(text, local_dict=local)
-        except Exception:
-            raise OnnxError(f"{self.source}: cannot read the symbolic dim '{text}'") from None
+        except (SyntaxError, TypeError, ValueError, AttributeError, sympy.SympifyError,
+                tokenize.TokenError) as e:  # what sympy's parser raises on malformed text
+            raise OnnxError(f"{self.source}: cannot read the symbolic dim '{text}' "
+                            f"({type(e).__name__}: {e})") from None
 
     def dim(self, d: onnx.TensorShapeProto.Dimension, what: str) -> Dim:
         if d.HasField("dim_value"):
