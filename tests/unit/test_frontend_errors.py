@@ -10,15 +10,6 @@ from pimc.frontend.fx_import import UnsupportedOp
 from pimc.frontend.torch_export import ExportError, export
 
 
-class Cumsum(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.proj = torch.nn.Linear(4, 4)
-
-    def forward(self, x):
-        return torch.cumsum(self.proj(x), dim=-1)
-
-
 class DataDependent(torch.nn.Module):
     def forward(self, x):
         if x.sum() > 0:  # control flow on a value: torch.export cannot trace it
@@ -26,13 +17,13 @@ class DataDependent(torch.nn.Module):
         return x
 
 
-def test_unsupported_aten_op_names_op_node_module_and_alternatives():
+def test_unsupported_aten_op_names_op_node_module_and_alternatives(unsupported_module):
     with pytest.raises(UnsupportedOp) as err:
-        export(Cumsum(), (torch.randn(2, 4),))
+        export(unsupported_module, (torch.randn(2, 4),))
     msg = str(err.value)
     assert "aten.cumsum.default" in msg and "at node cumsum" in msg
     assert "frontend supports:" in msg and "aten.mm.default" in msg
-    assert "test_frontend_errors.py:" in msg  # the Python frame that called it
+    assert "conftest.py:14" in msg  # the Python frame of the cumsum call
     assert "pimc/frontend/aten_ops.py" in msg  # the hint says where a rule would go
 
 
@@ -44,9 +35,9 @@ def test_untraceable_module_keeps_torchs_message():
     assert isinstance(err.value, PimcError) and err.value.__cause__ is not None
 
 
-def test_plain_module_needs_example_inputs():
+def test_plain_module_needs_example_inputs(unsupported_module):
     with pytest.raises(PimcError, match="needs example_inputs"):
-        pimc.compile(Cumsum())
+        pimc.compile(unsupported_module)
 
 
 def test_compile_plain_module_with_inputs_runs_in_the_interpreter():

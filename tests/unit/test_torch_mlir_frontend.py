@@ -103,21 +103,12 @@ def test_capture_leaves_the_model_as_it_was(captured):
             for name, m in model.named_modules()} == buffers
 
 
-class Cumsum(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.proj = torch.nn.Linear(4, 4)
-
-    def forward(self, x):
-        return torch.cumsum(self.proj(x), dim=-1)
-
-
-def test_unsupported_torch_op_names_op_location_supported_ops_and_hint():
+def test_unsupported_torch_op_names_op_location_supported_ops_and_hint(unsupported_module):
     with pytest.raises(UnsupportedOp) as err:
-        export(Cumsum(), (torch.randn(2, 4),))
+        export(unsupported_module, (torch.randn(2, 4),))
     msg = str(err.value)
     assert "unsupported op 'torch.aten.cumsum' in @forward" in msg
-    assert "test_torch_mlir_frontend.py:" in msg  # the Python frame of the cumsum call
+    assert "conftest.py:14" in msg  # the Python frame of the cumsum call
     assert "frontend supports:" in msg and "torch.aten.mm" in msg
     assert "pimc/frontend/torch_mlir_ops.py" in msg  # the hint says where a rule would go
 
