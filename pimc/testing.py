@@ -2,7 +2,7 @@
 module, and an interpreter-based equivalence check of two modules (before/after a pass)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -63,28 +63,38 @@ def assert_same_semantics(before: ModuleOp, after: ModuleOp, dims: Mapping[str, 
         assert diff <= atol, f"@{f.sym_name}: max |before - after| = {diff} > {atol}"
 
 
-def compare_with_hf(model, module, store, batch=2, prompt=13, steps=8) -> float:
-    """Max |interpreter - PyTorch| over a prefill's logits, then `steps` greedy decode steps'
-    logits and KV caches, for a module captured from the HF causal LM `model`."""
+def compare_with_hf(model, module, store, batch=2, prompt=13, steps=8,
+                    references: Mapping[str, Callable[[str, list], list]] | None = None
+                    ) -> dict[str, float]:
+    """Max |interpreter - reference| over a prefill's logits and KV caches, then `steps` greedy
+    decode steps' (feeding the interpreter's own cache back), for a module captured from the HF
+    causal LM `model`. The reference is PyTorch ("torch"), plus any runner in `references`
+    (`runner(func, inputs) -> outputs`, onnxruntime for example) given the same inputs."""
     import torch
+
+    references = references or {}
+    errors: dict[str, list[float]] = {"torch": [], **{name: [] for name in references}}
+
+    def check(func, inputs, ref):
+        outs = run(module, func, inputs, store)
+        layers = ref.past_key_values.layers
+        want = [ref.logits] + [l.keys for l in layers] + [l.values for l in layers]
+        errors["torch"] += [float(np.abs(o - w.numpy()).max()) for o, w in zip(outs, want)]
+        for name, runner in references.items():
+            errors[name] += [float(np.abs(o - r).max()) for o, r in zip(outs, runner(func, inputs))]
+        return outs
+
     gen = torch.Generator().manual_seed(1)
     ids = torch.randint(0, model.config.vocab_size, (batch, prompt), generator=gen)
     pos = torch.arange(prompt).repeat(batch, 1)
     with torch.no_grad():
         ref = model(input_ids=ids, position_ids=pos, use_cache=True)
-    outs = run(module, "prefill", [ids.numpy(), pos.numpy()], store)
-    errors = [np.abs(outs[0] - ref.logits.numpy()).max()]
-    cache, past = outs[1:], ref.past_key_values
-    tok = ref.logits[:, -1].argmax(-1, keepdim=True)
+    cache = check("prefill", [ids.numpy(), pos.numpy()], ref)[1:]
+    past, tok = ref.past_key_values, ref.logits[:, -1].argmax(-1, keepdim=True)
     for step in range(steps):
         p = torch.full((batch, 1), prompt + step)
         with torch.no_grad():
             ref = model(input_ids=tok, position_ids=p, past_key_values=past, use_cache=True)
-        outs = run(module, "decode", [tok.numpy(), p.numpy(), *cache], store)
-        layers = ref.past_key_values.layers
-        want = [l.keys for l in layers] + [l.values for l in layers]
-        errors.append(np.abs(outs[0] - ref.logits.numpy()).max())
-        errors += [np.abs(o - w.numpy()).max() for o, w in zip(outs[1:], want)]
-        cache, past = outs[1:], ref.past_key_values
-        tok = ref.logits[:, -1].argmax(-1, keepdim=True)
-    return max(errors)
+        cache = check("decode", [tok.numpy(), p.numpy(), *cache], ref)[1:]
+        past, tok = ref.past_key_values, ref.logits[:, -1].argmax(-1, keepdim=True)
+    return {name: max(values) for name, values in errors.items()}

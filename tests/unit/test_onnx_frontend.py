@@ -13,7 +13,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-import torch
 from onnx import TensorProto, helper
 
 import pimc
@@ -27,6 +26,7 @@ from pimc.ir.location import NameLoc
 from pimc.passes import PassManager
 from pimc.passes.pipelines import build
 from pimc.runtime.interpreter import run
+from pimc.testing import compare_with_hf
 
 TINY = ["llama-tiny", "qwen2-tiny", "gpt2-tiny", "mixtral-tiny"]
 
@@ -53,37 +53,11 @@ def _ort(session, inputs):
     return session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})
 
 
-def _compare(model, module, store, sessions=None, batch=2, prompt=13, steps=8):
-    """Max |pimc - torch| and |pimc - onnxruntime| over prefill logits and KV caches, then
-    decode logits and caches, feeding pimc's own cache back each step."""
-    gen = torch.Generator().manual_seed(1)
-    ids = torch.randint(0, model.config.vocab_size, (batch, prompt), generator=gen)
-    pos = torch.arange(prompt).repeat(batch, 1)
-    with torch.no_grad():
-        ref = model(input_ids=ids, position_ids=pos, use_cache=True)
-    inputs = [ids.numpy(), pos.numpy()]
-    outs = run(module, "prefill", inputs, store)
-    layers = ref.past_key_values.layers
-    want = [ref.logits] + [layer.keys for layer in layers] + [layer.values for layer in layers]
-    torch_err = [np.abs(o - w.numpy()).max() for o, w in zip(outs, want)]
-    ort_err = [np.abs(o - r).max() for o, r in zip(outs, _ort(sessions["prefill"], inputs))] \
-        if sessions else []
-    cache, past = outs[1:], ref.past_key_values
-    tok = ref.logits[:, -1].argmax(-1, keepdim=True)
-    for step in range(steps):
-        p = torch.full((batch, 1), prompt + step)
-        with torch.no_grad():
-            ref = model(input_ids=tok, position_ids=p, past_key_values=past, use_cache=True)
-        inputs = [tok.numpy(), p.numpy(), *cache]
-        outs = run(module, "decode", inputs, store)
-        layers = ref.past_key_values.layers
-        want = [ref.logits] + [layer.keys for layer in layers] + [layer.values for layer in layers]
-        torch_err += [np.abs(o - w.numpy()).max() for o, w in zip(outs, want)]
-        if sessions:
-            ort_err += [np.abs(o - r).max() for o, r in zip(outs, _ort(sessions["decode"], inputs))]
-        cache, past = outs[1:], ref.past_key_values
-        tok = ref.logits[:, -1].argmax(-1, keepdim=True)
-    return max(torch_err), max(ort_err, default=0.0)
+def _compare(model, module, store, sessions=None, steps=8):
+    """(max |pimc - torch|, max |pimc - onnxruntime|) over prefill and decode steps."""
+    runners = {"ort": lambda func, inputs: _ort(sessions[func], inputs)} if sessions else {}
+    errors = compare_with_hf(model, module, store, steps=steps, references=runners)
+    return errors["torch"], errors.get("ort", 0.0)
 
 
 def test_verifies_and_round_trips(captured):

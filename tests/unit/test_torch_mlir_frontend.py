@@ -19,7 +19,7 @@ from pimc.ir import parse, print_module, verify
 from pimc.passes import PassManager
 from pimc.passes.pipelines import build
 from pimc.runtime.interpreter import run
-from pimc.testing import compare_with_hf as _compare
+from pimc.testing import compare_with_hf
 
 TINY = ["llama-tiny", "qwen2-tiny", "gpt2-tiny", "mixtral-tiny"]
 
@@ -88,12 +88,12 @@ def test_one_attention_per_layer_and_same_histogram_after_raising(captured, refe
 
 def test_interpreter_matches_pytorch(captured):
     _, model, module, store, _ = captured
-    assert _compare(model, module, store) < 1e-4  # prefill T=13, 8 decode steps
+    assert compare_with_hf(model, module, store)["torch"] < 1e-4  # prefill T=13, 8 decode steps
 
 
 def test_raised_module_matches_pytorch(captured):
     _, model, module, store, _ = captured
-    assert _compare(model, _raised(module), store, steps=2) < 1e-4
+    assert compare_with_hf(model, _raised(module), store, steps=2)["torch"] < 1e-4
 
 
 def test_capture_leaves_the_model_as_it_was(captured):
