@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pimc.ir import Builder, FuncOp, ModuleOp, TensorType
+from pimc.ir.attrs import WeightAttr
 from pimc.ir.builder import to_attr
 from pimc.ir.core import Value
 from pimc.ir.dialects.builtin import ReturnOp
@@ -41,7 +42,7 @@ class _Layer:
 
     def weight(self, name: str, *shape) -> Value:
         full = f"model.layers.{self.i}.{name}.weight" if self.i >= 0 else f"{name}.weight"
-        return self.b.op("llm.weight", result_type=TensorType(shape, self.dt), handle=_weight(full))
+        return self.b.op("llm.weight", result_type=TensorType(shape, self.dt), handle=WeightAttr(full))
 
     def t(self, *shape, elem=None) -> TensorType:
         return TensorType(tuple(shape), elem or self.dt)
@@ -68,7 +69,7 @@ class _Layer:
         y = b.op("llm.matmul", flat, b.op("llm.transpose", w, perm=[1, 0]))
         if bias:
             y = b.op("llm.add", y, self.b.op("llm.weight", result_type=self.t(out),
-                                              handle=_weight(f"model.layers.{self.i}.{name}.bias")))
+                                              handle=WeightAttr(f"model.layers.{self.i}.{name}.bias")))
         return b.op("llm.reshape", y, result_type=self.t(*lead, out))
 
     def heads(self, x: Value, n: int) -> Value:
@@ -137,11 +138,6 @@ class _Layer:
         attn, k, v = self.attention(self.rmsnorm(h, "input_layernorm"), cos, sin, cache, mask)
         h = self.b.op("llm.add", h, attn)
         return self.b.op("llm.add", h, self.mlp(self.rmsnorm(h, "post_attention_layernorm"))), k, v
-
-
-def _weight(name: str):
-    from pimc.ir.attrs import WeightAttr
-    return WeightAttr(name)
 
 
 def _function(module: ModuleOp, cfg: DecoderShape, decode: bool) -> None:

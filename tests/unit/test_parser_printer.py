@@ -229,28 +229,40 @@ def assert_error_at(text: str, line: int, token: str, match: str = "", nth: int 
     return e
 
 
-def test_error_undefined_value():
-    assert_error_at(with_line(3, GOOD[2].replace("%w)", "%v)")), 3, "%v", "undefined SSA value %v")
+# One edit to line 3 of GOOD (the matmul): the error must point at `token` on that line.
+# (id, edited line, token, message fragment, occurrence of the token)
+LINE3_ERRORS = [
+    ("undefined_value", GOOD[2].replace("%w)", "%v)"), "%v", "undefined SSA value %v", 0),
+    ("unknown_op_suggests", GOOD[2].replace("llm.matmul", "llm.matmull"), '"llm.matmull"',
+     "did you mean 'llm.matmul'", 0),
+    ("unknown_dialect", GOOD[2].replace("llm.matmul", "lml.matmul"), '"lml.matmul"',
+     "unknown dialect 'lml'", 0),
+    ("bad_element_type_in_signature", GOOD[2].replace("tensor<4x8xf16>)", "tensor<4x8xf17>)"),
+     "f17", "unknown element type 'f17'", 0),
+    ("bad_dim_in_signature", GOOD[2].replace("tensor<4x8xf16>)", "tensor<4x(S+)xf16>)"),
+     ")xf16", "unexpected ')'", 0),
+    ("syntax_unexpected_token", GOOD[2] + " garbage", "garbage", "unexpected 'garbage'", 0),
+    ("syntax_missing_comma", GOOD[2].replace("%x, %w", "%x %w"), "%w", "unexpected '%w'", 0),
+    ("unexpected_character", GOOD[2].replace("= \"llm", "= ?\"llm"), "?", "unexpected '?'", 0),
+    ("operand_type_mismatch", GOOD[2].replace("(tensor<Bx4xf16>,", "(tensor<Bx4xf32>,"), "%x",
+     "has type tensor<Bx4xf16>", 0),
+    ("duplicate_attribute", GOOD[2].replace(") :", ") {pimc.a = 1, pimc.a = 2} :"), "pimc.a",
+     "duplicate attribute 'pimc.a'", 1),
+    ("result_count_mismatch", GOOD[2].replace("%h =", "%h, %g ="), "%h", "names 2 result(s)", 0),
+    ("unknown_dialect_attribute", GOOD[2].replace(") :", ') {device = #pimc.devise<"pim">} :'),
+     "#pimc.devise", "unknown dialect attribute", 0),
+    ("bad_device_name", GOOD[2].replace(") :", ') {device = #pimc.device<"tpu">} :'),
+     "#pimc.device", "unknown device 'tpu'", 0),
+    ("invalid_string_escape", GOOD[2].replace(") :", ') {pimc.s = "a\\qb"} :'), "\\q",
+     "invalid string", 0),
+    ("invalid_escape_in_location", GOOD[2] + ' loc("a\\qb":1:2)', "\\q", "invalid string", 0),
+]
 
 
-def test_error_unknown_op_suggests():
-    assert_error_at(with_line(3, GOOD[2].replace("llm.matmul", "llm.matmull")), 3,
-                    '"llm.matmull"', "did you mean 'llm.matmul'")
-
-
-def test_error_unknown_dialect():
-    assert_error_at(with_line(3, GOOD[2].replace("llm.matmul", "lml.matmul")), 3,
-                    '"lml.matmul"', "unknown dialect 'lml'")
-
-
-def test_error_bad_element_type_in_signature():
-    bad = GOOD[2].replace("tensor<4x8xf16>)", "tensor<4x8xf17>)")
-    assert_error_at(with_line(3, bad), 3, "f17", "unknown element type 'f17'")
-
-
-def test_error_bad_dim_in_signature():
-    bad = GOOD[2].replace("tensor<4x8xf16>)", "tensor<4x(S+)xf16>)")
-    assert_error_at(with_line(3, bad), 3, ")xf16", "unexpected ')'")
+@pytest.mark.parametrize("bad, token, match, nth", [c[1:] for c in LINE3_ERRORS],
+                         ids=[c[0] for c in LINE3_ERRORS])
+def test_error_in_one_line(bad, token, match, nth):
+    assert_error_at(with_line(3, bad), 3, token, match, nth=nth)
 
 
 def test_error_bad_dim_in_argument_type():
@@ -266,57 +278,9 @@ def test_error_in_multiline_signature_points_into_the_right_line():
     assert_error_at(text, 4, "f99", "unknown element type 'f99'")
 
 
-def test_error_syntax_unexpected_token():
-    bad = GOOD[2] + " garbage"
-    assert_error_at(with_line(3, bad), 3, "garbage", "unexpected 'garbage'")
-
-
-def test_error_syntax_missing_comma():
-    assert_error_at(with_line(3, GOOD[2].replace("%x, %w", "%x %w")), 3, "%w", "unexpected '%w'")
-
-
-def test_error_unexpected_character():
-    assert_error_at(with_line(3, GOOD[2].replace("= \"llm", "= ?\"llm")), 3, "?", "unexpected '?'")
-
-
-def test_error_operand_type_mismatch():
-    bad = GOOD[2].replace("(tensor<Bx4xf16>,", "(tensor<Bx4xf32>,")
-    assert_error_at(with_line(3, bad), 3, "%x", "has type tensor<Bx4xf16>")
-
-
 def test_error_redefinition():
     text = "\n".join(GOOD[:3] + [GOOD[2]] + GOOD[3:]) + "\n"
     assert_error_at(text, 4, "%h", "redefinition of SSA value %h")
-
-
-def test_error_duplicate_attribute():
-    bad = GOOD[2].replace(") :", ") {pimc.a = 1, pimc.a = 2} :")
-    assert_error_at(with_line(3, bad), 3, "pimc.a", "duplicate attribute 'pimc.a'", nth=1)
-
-
-def test_error_result_count_mismatch():
-    bad = GOOD[2].replace("%h =", "%h, %g =")
-    assert_error_at(with_line(3, bad), 3, "%h", "names 2 result(s)")
-
-
-def test_error_unknown_dialect_attribute():
-    bad = GOOD[2].replace(") :", ") {device = #pimc.devise<\"pim\">} :")
-    assert_error_at(with_line(3, bad), 3, "#pimc.devise", "unknown dialect attribute")
-
-
-def test_error_bad_device_name():
-    bad = GOOD[2].replace(") :", ") {device = #pimc.device<\"tpu\">} :")
-    assert_error_at(with_line(3, bad), 3, "#pimc.device", "unknown device 'tpu'")
-
-
-def test_error_invalid_string_escape():
-    bad = GOOD[2].replace(") :", ') {pimc.s = "a\\qb"} :')
-    assert_error_at(with_line(3, bad), 3, "\\q", "invalid string")
-
-
-def test_error_invalid_escape_in_location():
-    bad = GOOD[2] + ' loc("a\\qb":1:2)'
-    assert_error_at(with_line(3, bad), 3, "\\q", "invalid string")
 
 
 def test_error_generic_form_of_func_is_refused():

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pimc.backends.numba_cpu.kernels import KVBuffer, kv_buffer
 from pimc.errors import PimcError
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.types import TensorType
@@ -22,7 +23,6 @@ class Executable:
 
     def kv_buffer(self, cache: np.ndarray, capacity: int) -> np.ndarray:
         """Preallocate a cache for `capacity` positions; decode then appends in place."""
-        from pimc.backends.numba_cpu.kernels import kv_buffer
         return kv_buffer(cache, capacity)
 
     def bind_weights(self, store: WeightsStore, module: ModuleOp) -> None:
@@ -57,7 +57,7 @@ def _as_input(value, t: TensorType, what: str) -> np.ndarray:
     if t.element.is_float:
         if array.dtype.kind not in "fV":
             raise PimcError(f"{what} must be a float tensor ({t}), got dtype {array.dtype}")
-        if array.dtype == np.float32 and type(value).__name__ == "KVBuffer":
+        if isinstance(value, KVBuffer) and array.dtype == np.float32:
             return value  # a preallocated cache: the kernels take its strided view as is
         return np.ascontiguousarray(array, dtype=np.float32)
     if array.dtype.kind not in "iub":
