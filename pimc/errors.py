@@ -77,3 +77,8 @@ def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return f"unknown {kind} '{name}'{hint}; valid: {', '.join(valid) or '(none)'}"
+
+
+class TargetError(PimcError):
+    """A hardware target that cannot be read, parsed or validated: names the file (or --set),
+    the key path, and what is allowed there."""
