@@ -36,13 +36,16 @@ class Program:
         funcs = [f.sym_name for f in self.ir.funcs]
         return self.run("prefill" if "prefill" in funcs else funcs[0], *inputs)
 
-    def generate(self, input_ids, max_new_tokens: int = 16, eos: int | None = None):
-        """Greedy decoding with the KV cache: prefill, then one @decode per new token."""
+    def generate(self, input_ids, max_new_tokens: int = 16, eos: int | None = None,
+                 lengths=None, pad_id: int | None = None):
+        """Greedy decoding with the KV cache: prefill, then one @decode per new token.
+        `input_ids` is [B, T], or a list of prompts of different lengths, or [B, T] right-padded
+        with `lengths`; the result is [B, T + max_new_tokens], left-padded with `pad_id`."""
         from pimc.runtime.generate import greedy
         limit = self.ir.attributes.get("pimc.max_seq_len")
         return greedy(self.run, input_ids, max_new_tokens, eos,
                       limit.value if limit is not None else None,
-                      getattr(self.executable, "kv_buffer", None))
+                      getattr(self.executable, "kv_buffer", None), lengths, pad_id)
 
     def op_histogram(self, func: str | None = None) -> Counter:
         funcs = [self.ir.func(func)] if func else list(self.ir.funcs)

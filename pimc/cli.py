@@ -194,6 +194,8 @@ def run(model: Annotated[str, typer.Argument(help="A zoo name or a saved program
     out = prog.generate([ids], max_new_tokens, eos)
     elapsed = time.perf_counter() - start
     new = out[0, len(ids):].tolist()
+    if eos is not None and eos in new:  # generate pads finished rows with eos
+        new = new[:new.index(eos) + 1]
     typer.echo(" ".join(map(str, new)))
     sys.stderr.write(f"{len(new)} tokens in {elapsed:.3f} s: {len(new) / elapsed:.1f} tokens/s\n")
 

@@ -1,9 +1,15 @@
 """Greedy generation over a captured decoder: @prefill on the prompt, then @decode one token at a
 time with the KV cache the previous step returned (the capture convention of frontend/hf.py:
-prefill(input_ids, position_ids) -> (logits, *caches); decode(ids, positions, *caches))."""
+prefill(input_ids, position_ids) -> (logits, *caches); decode(ids, positions, *caches)).
+
+Ragged batches: the captured graphs carry no padding mask, so a padded row would attend to its
+pad tokens. Rows are therefore grouped by prompt length and each group runs as one batch; the
+result is left-padded, as HF returns it with `padding_side="left"`, so the new tokens of every
+row are the last `max_new_tokens` columns.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -12,23 +18,56 @@ from pimc.errors import PimcError
 Runner = Callable[..., list[np.ndarray]]
 
 
+def prompts(input_ids, lengths: Sequence[int] | None = None) -> list[np.ndarray]:
+    """The rows of a batch: `input_ids` as [B, T] (right-padded when `lengths` is given), one
+    sequence of ids, or a list of sequences of different lengths."""
+    if isinstance(input_ids, (list, tuple)) and input_ids and \
+            all(np.ndim(r) == 1 for r in input_ids) and lengths is None:
+        rows = [np.asarray(r, dtype=np.int64) for r in input_ids]
+    else:
+        ids = np.asarray(input_ids, dtype=np.int64)
+        ids = ids[None, :] if ids.ndim == 1 else ids
+        if ids.ndim != 2:
+            raise PimcError(f"input_ids must be [batch, tokens], got shape {tuple(ids.shape)}")
+        if lengths is None:
+            lengths = [ids.shape[1]] * ids.shape[0]
+        if len(lengths) != ids.shape[0] or any(not 0 <= n <= ids.shape[1] for n in lengths):
+            raise PimcError(f"lengths must give one length in 1..{ids.shape[1]} per row of "
+                            f"input_ids ({ids.shape[0]} rows), got {list(lengths)}")
+        rows = [ids[i, :n] for i, n in enumerate(lengths)]
+    if not rows or any(r.size == 0 for r in rows):
+        raise PimcError("every prompt needs at least one token")
+    return rows
+
+
 def greedy(run: Runner, input_ids, max_new_tokens: int, eos: int | None = None,
            max_seq_len: int | None = None,
-           kv_buffer: Callable[[np.ndarray, int], np.ndarray] | None = None) -> np.ndarray:
-    """Returns [B, T + n] token ids; finished rows (after `eos`) are padded with `eos`.
-    `kv_buffer(cache, capacity)`, when the backend has one, preallocates each KV cache."""
-    ids = np.asarray(input_ids, dtype=np.int64)
-    if ids.ndim == 1:
-        ids = ids[None, :]
-    if ids.ndim != 2 or ids.shape[1] == 0:
-        raise PimcError(f"input_ids must be [batch, tokens] with at least one token, got shape "
-                        f"{tuple(ids.shape)}")
+           kv_buffer: Callable[[np.ndarray, int], np.ndarray] | None = None,
+           lengths: Sequence[int] | None = None, pad_id: int | None = None) -> np.ndarray:
+    """Returns [B, T + n] token ids, T the longest prompt: each row is its prompt, left-padded
+    with `pad_id` (default `eos`, else 0), then its new tokens; a row that emitted `eos` is
+    padded with `eos`. `kv_buffer(cache, capacity)`, when the backend has one, preallocates
+    each KV cache."""
+    rows = prompts(input_ids, lengths)
+    longest = max(r.size for r in rows)
+    if max_seq_len is not None and longest + max(max_new_tokens, 0) > max_seq_len:
+        raise PimcError(f"prompt ({longest}) + max_new_tokens ({max_new_tokens}) = "
+                        f"{longest + max_new_tokens} exceeds the model's max_seq_len {max_seq_len}")
+    n = max(max_new_tokens, 0)
+    pad = pad_id if pad_id is not None else (eos if eos is not None else 0)
+    out = np.full((len(rows), longest + n), pad, np.int64)
+    for size in sorted({r.size for r in rows}):
+        members = [i for i, r in enumerate(rows) if r.size == size]
+        batch = np.stack([rows[i] for i in members])
+        out[members, longest - size:] = _greedy_uniform(run, batch, n, eos, kv_buffer)
+    return out
+
+
+def _greedy_uniform(run: Runner, ids: np.ndarray, max_new_tokens: int, eos: int | None,
+                    kv_buffer) -> np.ndarray:
     batch, prompt = ids.shape
     if max_new_tokens < 1:
         return ids
-    if max_seq_len is not None and prompt + max_new_tokens > max_seq_len:
-        raise PimcError(f"prompt ({prompt}) + max_new_tokens ({max_new_tokens}) = "
-                        f"{prompt + max_new_tokens} exceeds the model's max_seq_len {max_seq_len}")
     logits, *cache = run("prefill", ids, np.tile(np.arange(prompt), (batch, 1)))
     if kv_buffer is not None:  # a backend that appends in place gets room for every new token
         cache = [kv_buffer(c, prompt + max_new_tokens) for c in cache]
@@ -36,6 +75,7 @@ def greedy(run: Runner, input_ids, max_new_tokens: int, eos: int | None = None,
     done = np.zeros(batch, bool) if eos is None else tokens[0] == eos
     for step in range(1, max_new_tokens):
         if eos is not None and done.all():
+            tokens += [np.full(batch, eos)] * (max_new_tokens - step)
             break
         pos = np.full((batch, 1), prompt + step - 1)
         logits, *cache = run("decode", tokens[-1][:, None], pos, *cache)

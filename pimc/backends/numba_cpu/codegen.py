@@ -1,8 +1,10 @@
-"""numba-cpu code generation: one Python driver function per IR function, one statement per op,
-from a rule table `{op_name: rule}`. A rule returns the expression for the op's result(s) given
-its operands' variable names. Heavy ops call the njit kernels (`K.*`); views and elementwise math
-are numpy. Symbolic dims are Python variables bound from the inputs, and the dim syntax (`(S+1)`,
-`(B*T)`, `(S//2)`) is already valid Python.
+"""numba-cpu code generation: one Python driver function per IR function, from a rule table
+`{op_name: rule}`. A rule returns the expression for the op's result(s) given its operands'
+variable names. Heavy ops call the njit kernels (`K.*`); elementwise chains become generated
+njit kernels (fusion.py), fused into the linear that produces their input where possible; the
+rest is numpy. Every intermediate a kernel writes lives in a statically planned arena slot
+(buffers.py), so a steady decode step allocates nothing. Symbolic dims are Python variables bound
+from the inputs, and the dim syntax (`(S+1)`, `(B*T)`, `(S//2)`) is already valid Python.
 """
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ import keyword
 from collections.abc import Callable
 
 from pimc.backends.base import RuleTable
+from pimc.backends.numba_cpu.buffers import Step, plan_buffers
+from pimc.backends.numba_cpu.fusion import (Group, epilogue_index, epilogue_kernels, find_groups,
+                                            inline_constant, loop_kernel)
 from pimc.ir.core import BlockArgument, Operation, Value
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
 from pimc.ir.symbolic import dim_str
@@ -56,8 +61,8 @@ def _matmul(op: Operation, a: list[str]) -> str:
 
 def _concat(op: Operation, a: list[str]) -> str:
     axis = op.attr("axis") % op.results[0].type.rank
-    if len(a) == 2 and isinstance(op.operands[0], BlockArgument):  # a KV cache append
-        return f"K.append({a[0]}, {a[1]}, {axis})"
+    if _is_append(op):  # a KV cache append
+        return f"KV.append({a[0]}, {a[1]}, {axis})"
     return f"np.concatenate(({', '.join(a)},), axis={axis})"
 
 
@@ -112,6 +117,38 @@ RULES = RuleTable("numba-cpu", {
 })
 
 
+# Ops that write their result into a buffer the driver hands them (`out=`, None for a fresh one).
+OUT_RULES = {
+    "llm.linear": lambda op, a, o: f"K.linear({a[0]}, {a[1]}, {a[2] if len(a) > 2 else None}, out={o})",
+    "llm.rmsnorm": lambda op, a, o: f"K.rmsnorm({a[0]}, {a[1]}, {op.attr('eps')!r}, out={o})",
+    "llm.softmax": lambda op, a, o: f"K.softmax({a[0]}, {op.attr('axis')}, out={o})",
+    "llm.rope": lambda op, a, o: f"K.rope({', '.join(a)}, {op.attr('style')!r}, out={o})",
+    "llm.attention": lambda op, a, o: (f"K.attention({a[0]}, {a[1]}, {a[2]}, "
+                                       f"{a[3] if len(a) > 3 else None}, {op.attr('causal')}, "
+                                       f"{op.attr('scale')!r}, out={o})"),
+    "llm.embedding": lambda op, a, o: f"K.embedding({a[0]}, {a[1]}, out={o})",
+    "llm.moe": lambda op, a, o: (f"K.moe({', '.join(a)}, {op.attr('top_k')}, "
+                                 f"{op.attr('normalize')}, out={o})"),
+    "llm.matmul": lambda op, a, o: _matmul(op, a)[:-1] + f", out={o})",
+}
+_VIEWS = frozenset({"llm.reshape", "llm.transpose", "llm.slice", "llm.expand"})
+
+
+def _kind(op: Operation) -> str:
+    if op.name in _VIEWS or (op.name == "llm.cast" and op.operands[0].type.element.is_float
+                             and _res(op).element.is_float):
+        return "view"
+    if op.name in OUT_RULES and all(r.type.element.is_float for r in op.results):
+        return "planned"
+    if op.name == "llm.concat" and not _is_append(op) and _res(op).element.is_float:
+        return "planned"
+    return "fresh"
+
+
+def _is_append(op: Operation) -> bool:
+    return len(op.operands) == 2 and isinstance(op.operands[0], BlockArgument)
+
+
 class _Names:
     def __init__(self):
         self.names: dict[Value, str] = {}
@@ -124,26 +161,108 @@ class _Names:
         return self.names[v]
 
 
-def emit_function(func: FuncOp, table: RuleTable = RULES) -> str:
-    """Python source of the driver for `func`: `def name(W, *inputs, **dims)`."""
-    name = _Names()
+class _Driver:
+    """The statements of one driver, as planning steps that know how to print themselves."""
+
+    def __init__(self, func: FuncOp, table: RuleTable, kernels: dict[str, str], fuse: bool):
+        self.table, self.kernels, self.name = table, kernels, _Names()
+        self.steps: list[Step] = []
+        for a in func.args:  # arguments get the first names, as in the IR
+            self.name(a)
+        groups = find_groups(func) if fuse else []
+        member = {op: g for g in groups for op in g.ops}
+        at = {(g.linear or g.root): g for g in groups}
+        skip = {g.through.owner for g in groups if g.linear and g.through.owner is not g.linear}
+        inlined = {op for op in func.body.ops if op.results and inline_constant(op.results[0])
+                   and all(user in member for r in op.results for user, _ in r.uses)}
+        for op in func.body.ops:
+            if op in at:
+                self._group(at[op])
+            elif op not in member and op not in skip and op not in inlined \
+                    and not isinstance(op, ReturnOp):
+                self._op(op)
+
+    def _add(self, reads, defines, kind, op_name, emit):
+        step = Step(list(reads), list(defines), kind, op_name)
+        step.emit = emit
+        self.steps.append(step)
+
+    def _op(self, op: Operation) -> None:
+        kind = _kind(op)
+        targets = ", ".join(self.name(r) for r in op.results)
+        args = [self.name(v) for v in op.operands]
+        if kind == "planned":
+            rule = OUT_RULES.get(op.name) or (lambda op, a, o: _concat(op, a)[:-1] + f", out={o})")
+            emit = lambda o: [f"{targets} = {rule(op, args, o)}"]
+        else:
+            expr = self.table[op.name](op, args)
+            emit = lambda o: [f"{targets} = {expr}"]
+        self._add(op.operands, op.results, kind, op.name, emit)
+
+    def _kernel(self, named: tuple[str, str]) -> str:
+        self.kernels.setdefault(*named)
+        return named[0]
+
+    def _group(self, g: Group) -> None:
+        target = self.name(g.value)
+        if g.linear is None:
+            kernel = self._kernel(loop_kernel(g))
+            args = "".join(f", {self.name(v)}" for v in g.inputs)
+            fresh = f"np.empty({shape(g.value.type)}, np.float32)"
+            emit = lambda o: [f"{target} = {o or fresh}", f"{kernel}({target}{args})"]
+            self._add(g.inputs, [g.value], "planned", "fused", emit)
+            return
+        gemv, post = (self._kernel(k) for k in epilogue_kernels(g))
+        extra = [v for v in g.inputs if v is not g.through]
+        views = "".join(_epilogue_view(self.name(v), epilogue_index(v, g.value.type))
+                        for v in extra)
+        lin = [self.name(v) for v in g.linear.operands]
+        bias = lin[2] if len(lin) > 2 else None
+        emit = lambda o: [f"{target} = K.linear({lin[0]}, {lin[1]}, {bias}, out={o}, "
+                          f"epilogue=({gemv}, {post}), extra=({views})).reshape({shape(g.value.type)})"]
+        self._add([*g.linear.operands, *extra], [g.value], "planned", "linear+fused", emit)
+
+
+def _epilogue_view(name: str, index: str) -> str:
+    """An epilogue reads its inputs as [rows, N] (index [r, j]) or [N] (index [j])."""
+    return f"{name}.reshape(-1, {name}.shape[-1]), " if index == "[r, j]" else f"{name}.reshape(-1), "
+
+
+def emit_function(func: FuncOp, table: RuleTable = RULES, kernels: dict[str, str] | None = None,
+                  fuse: bool = True) -> tuple[str, int]:
+    """Python source of the driver for `func`, `def name(W, A, *inputs, **dims)`, and the
+    number of arena slots it needs. Fused kernels are added to `kernels` (name -> source)."""
+    driver = _Driver(func, table, {} if kernels is None else kernels, fuse)
+    name = driver.name
+    returned = list(func.body.ops)[-1].operands
+    plan = plan_buffers(driver.steps, returned)
     args = ", ".join(name(a) for a in func.args)
-    lines = [f"def {func.sym_name}(W, {args}, **dims):"]
+    lines = [f"def {func.sym_name}(W, A, {args}, **dims):"]
     symbols = sorted({s.name for a in func.args for d in a.type.shape if not isinstance(d, int)
                       for s in d.free_symbols})
     lines += [f"    {s} = dims[{s!r}]" for s in symbols]
-    for op in func.body.ops:
-        if isinstance(op, ReturnOp):
-            lines.append(f"    return ({''.join(name(v) + ', ' for v in op.operands)})")
-            continue
-        expr = table[op.name](op, [name(v) for v in op.operands])
-        targets = ", ".join(name(r) for r in op.results)
-        lines.append(f"    {targets} = {expr}")
-    return "\n".join(lines) + "\n"
+    for step in driver.steps:
+        out = None
+        if step.kind == "planned" and step.defines[0] in plan.slot:
+            v = step.defines[0]
+            out = f"A.get({plan.slot[v]}, {shape(v.type)})"
+        lines += [f"    {line}" for line in step.emit(out)]
+    lines.append(f"    return ({''.join(name(v) + ', ' for v in returned)})")
+    return "\n".join(lines) + "\n", plan.slots
 
 
-def emit_module(module: ModuleOp, table: RuleTable = RULES) -> str:
-    header = ("import numpy as np\n"
-              "from pimc.backends.numba_cpu import kernels as K\n"
-              "from pimc.ir import reference_ops as R\n\n")
-    return header + "\n\n".join(emit_function(f, table) for f in module.funcs)
+HEADER = ("import math\n"
+          "import numpy as np\n"
+          "from numba import njit, prange\n"
+          "from pimc.backends.numba_cpu import kernels as K, kv_cache as KV\n"
+          "from pimc.ir import reference_ops as R\n")
+
+
+def emit_module(module: ModuleOp, table: RuleTable = RULES, fuse: bool = True) -> str:
+    """The generated module: fused kernels, then one driver per function, then `SLOTS`, the
+    arena size of each driver."""
+    kernels: dict[str, str] = {}
+    drivers = [(f.sym_name, *emit_function(f, table, kernels, fuse)) for f in module.funcs]
+    slots = ", ".join(f"{n!r}: {k}" for n, _, k in drivers)
+    return "\n\n".join([HEADER, *kernels.values(), *(src for _, src, _ in drivers)]) + \
+        f"\n\nSLOTS = {{{slots}}}\n"

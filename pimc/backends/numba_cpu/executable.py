@@ -1,24 +1,60 @@
-"""A loaded numba-cpu program: the generated drivers plus the weights they read (upcast to f32
-once, at load, instead of in every call)."""
+"""A loaded numba-cpu program: the generated module plus the weights it reads (upcast to f32
+once, at load, instead of in every call) and one buffer arena per driver.
+
+The generated source is written to a file named by its hash under the pimc cache directory and
+imported from there: numba's on-disk cache (`cache=True`) needs a source file, and the same
+source always maps to the same file, so a second process loads the fused kernels' machine code
+instead of compiling them.
+"""
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from pimc.backends.numba_cpu.kernels import KVBuffer, kv_buffer
+from pimc.backends.numba_cpu.arena import Arena
+from pimc.backends.numba_cpu.kv_cache import KVBuffer, kv_buffer
 from pimc.errors import PimcError
 from pimc.ir.dialects.builtin import ModuleOp
+from pimc.ir.shape_binding import Bindings
 from pimc.ir.types import TensorType
 from pimc.ir.weights import NUMPY_DTYPES, WeightsStore
-from pimc.ir.shape_binding import Bindings
+from pimc.output import write_atomically
+
+
+def cache_dir() -> Path:
+    """$PIMC_CACHE_DIR, else $XDG_CACHE_HOME/pimc, else ~/.cache/pimc."""
+    if "PIMC_CACHE_DIR" in os.environ:
+        return Path(os.environ["PIMC_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pimc"
+
+
+def _import_generated(source: str):
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    name = f"pimc_generated_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = cache_dir() / "numba-cpu" / f"{name}.py"
+    if not path.exists() or path.read_text() != source:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
 
 
 class Executable:
     def __init__(self, source: str):
         self.source = source
-        self.namespace: dict = {}
-        exec(compile(source, "<pimc numba-cpu>", "exec"), self.namespace)
+        self.namespace = vars(_import_generated(source))
+        self.arenas = {name: Arena(n) for name, n in self.namespace["SLOTS"].items()}
         self.weights: dict[str, np.ndarray] = {}
 
     def kv_buffer(self, cache: np.ndarray, capacity: int) -> np.ndarray:
@@ -48,7 +84,7 @@ class Executable:
         for arg, array in zip(fn.args, arrays):
             bindings.check(f"argument %{arg.name_hint or arg.index} of @{func}", arg.type, array)
         dims = {s.name: int(v) for s, v in bindings.values.items()}
-        return list(self.namespace[func](self.weights, *arrays, **dims))
+        return list(self.namespace[func](self.weights, self.arenas[func], *arrays, **dims))
 
 
 def _as_input(value, t: TensorType, what: str) -> np.ndarray:

@@ -14,6 +14,9 @@ import numpy as np
 from numba import njit, prange
 
 _JIT = dict(cache=True, fastmath=False)
+# Reassociation lets LLVM vectorise the dot-product reductions. Not the full fastmath set: the
+# attention kernel relies on -inf (masked scores, the running max's start value).
+FAST = {"reassoc", "contract", "arcp", "nsz", "afn"}
 
 # A decode step's norms and ropes touch a few thousand elements: handing them to the thread pool
 # costs more than the work. Row kernels are compiled twice, and the parallel one is used only
@@ -34,7 +37,7 @@ def _pick(kernels, *arrays):
 GEMV_ROWS = 8
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=FAST)
 def _gemv_rows(x, w, out):
     """Blocks of 64 output features per task; the inner dot is a plain loop that LLVM vectorises
     (fastmath allows reassociating the sum), so each weight row streams once at full width.
@@ -53,127 +56,175 @@ def _gemv_rows(x, w, out):
 
 @njit(**_JIT)
 def _gemm(x, w, out):
-    out[:, :] = np.dot(x, w.T)
+    np.dot(x, w.T, out)  # BLAS writes straight into the planned buffer
 
 
-def linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-    """x [..., K] @ w[N, K]^T (+ bias)."""
-    lead = x.shape[:-1]
-    x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
-    out = np.empty((x2.shape[0], w.shape[0]), np.float32)
-    (_gemv_rows if x2.shape[0] <= GEMV_ROWS else _gemm)(x2, w, out)
+def _out(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """The planned buffer when codegen gave one, else a fresh array (returned values)."""
+    return np.empty(shape, np.float32) if out is None else out
+
+
+def _rows(x: np.ndarray) -> np.ndarray:
+    """x as [rows, last]; a view when x is contiguous, which planned buffers always are."""
+    return np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+
+
+def linear(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None,
+           out: np.ndarray | None = None, epilogue=None, extra: tuple = ()) -> np.ndarray:
+    """x [..., K] @ w[N, K]^T (+ bias), then an optional fused elementwise `epilogue`: a pair of
+    generated kernels (gemv form, post-GEMM form) that fold `extra` inputs into each output
+    element while it is still in a register (gemv) or in cache (GEMM)."""
+    x2 = _rows(x)
+    o2 = _out(out, x.shape[:-1] + (w.shape[0],)).reshape(x2.shape[0], w.shape[0])
+    gemv = x2.shape[0] <= GEMV_ROWS
+    if epilogue is not None and bias is None and gemv:
+        epilogue[0](x2, w, o2, *extra)
+        return o2.reshape(x.shape[:-1] + (w.shape[0],))
+    (_gemv_rows if gemv else _gemm)(x2, w, o2)
     if bias is not None:
-        out += bias
-    return out.reshape(*lead, w.shape[0])
+        np.add(o2, bias, out=o2)
+    if epilogue is not None:
+        epilogue[1](o2, *extra)
+    return o2.reshape(x.shape[:-1] + (w.shape[0],))
 
 
 def _rmsnorm_rows(x, w, eps, out):
     for r in prange(x.shape[0]):
         row = x[r]
-        inv = 1.0 / math.sqrt(np.mean(row * row) + eps)
-        out[r] = row * inv * w
+        squares = 0.0
+        for i in range(row.shape[0]):
+            squares += row[i] * row[i]
+        inv = 1.0 / math.sqrt(squares / row.shape[0] + eps)
+        for i in range(row.shape[0]):
+            out[r, i] = row[i] * inv * w[i]
 
 
 _RMSNORM = _rowwise(_rmsnorm_rows)
 
 
-def rmsnorm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
-    x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
-    out = np.empty_like(x2)
-    _pick(_RMSNORM, x2)(x2, w, np.float32(eps), out)
-    return out.reshape(x.shape)
+def rmsnorm(x: np.ndarray, w: np.ndarray, eps: float, out: np.ndarray | None = None) -> np.ndarray:
+    x2 = _rows(x)
+    o2 = _out(out, x.shape).reshape(x2.shape)
+    _pick(_RMSNORM, x2)(x2, w, np.float32(eps), o2)
+    return o2.reshape(x.shape)
 
 
 def _softmax_rows(x, out):
     for r in prange(x.shape[0]):
         row = x[r]
-        e = np.exp(row - np.max(row))
-        out[r] = e / np.sum(e)
+        top = np.max(row)
+        total = 0.0
+        for i in range(row.shape[0]):
+            out[r, i] = math.exp(row[i] - top)
+            total += out[r, i]
+        for i in range(row.shape[0]):
+            out[r, i] /= total
 
 
 _SOFTMAX = _rowwise(_softmax_rows)
 
 
-def softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
-    flat = moved.reshape(-1, moved.shape[-1])
-    out = np.empty_like(flat)
-    _pick(_SOFTMAX, flat)(flat, out)
-    return np.moveaxis(out.reshape(moved.shape), -1, axis)
+def softmax(x: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarray:
+    if axis % x.ndim != x.ndim - 1:  # rare: move the axis last through a copy
+        moved = softmax(np.ascontiguousarray(np.moveaxis(x, axis, -1)), -1)
+        return np.moveaxis(moved, -1, axis)
+    x2 = _rows(x)
+    o2 = _out(out, x.shape).reshape(x2.shape)
+    _pick(_SOFTMAX, x2)(x2, o2)
+    return o2.reshape(x.shape)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=FAST)
 def _attention(q, k, v, mask, has_mask, causal, scale, out):
     """q [B,Hq,T,D], k/v [B,Hkv,S,D] (k and v may be prefixes of a longer KV buffer, so the
     loops index them directly rather than handing slices to BLAS); query t sits at position
-    S-T+t (bottom-right causal)."""
+    S-T+t (bottom-right causal). One pass over K and V with an online softmax (running max and
+    sum, rescaling the accumulator when the max grows), so the kernel needs no score buffer."""
     b_, hq, t_, d_ = q.shape
     hkv, s_, dv = k.shape[1], k.shape[2], v.shape[3]
     groups = hq // hkv
-    for bh in prange(b_ * hq):
-        b, h = bh // hq, bh % hq
+    for bht in prange(b_ * hq * t_):
+        b, h, t = bht // (hq * t_), (bht // t_) % hq, bht % t_
         kh = h // groups
-        scores = np.empty(s_, np.float32)
-        for t in range(t_):
-            limit = s_ - t_ + t + 1 if causal else s_
-            top = -np.inf
-            for j in range(limit):
-                acc = np.float32(0.0)
-                for i in range(d_):
-                    acc += k[b, kh, j, i] * q[b, h, t, i]
-                acc *= scale
-                if has_mask:
-                    acc += mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2], j]
-                scores[j] = acc
-                top = max(top, acc)
-            total = np.float32(0.0)
-            for j in range(limit):
-                scores[j] = np.exp(scores[j] - top)
-                total += scores[j]
-            for i in range(dv):
-                out[b, h, t, i] = 0.0
-            for j in range(limit):
-                w = scores[j] / total
+        limit = s_ - t_ + t + 1 if causal else s_
+        top = -np.inf
+        total = np.float32(0.0)
+        for i in range(dv):
+            out[b, h, t, i] = 0.0
+        for j in range(limit):
+            acc = np.float32(0.0)
+            for i in range(d_):
+                acc += k[b, kh, j, i] * q[b, h, t, i]
+            acc *= scale
+            if has_mask:
+                acc += mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2], j]
+            if acc == -np.inf:
+                continue
+            if acc > top:
+                shrink = math.exp(top - acc)
+                total *= shrink
                 for i in range(dv):
-                    out[b, h, t, i] += w * v[b, kh, j, i]
+                    out[b, h, t, i] *= shrink
+                top = acc
+            p = math.exp(acc - top)
+            total += p
+            for i in range(dv):
+                out[b, h, t, i] += p * v[b, kh, j, i]
+        for i in range(dv):
+            out[b, h, t, i] /= total
 
 
-def attention(q, k, v, mask=None, causal=False, scale=None) -> np.ndarray:
-    q = np.ascontiguousarray(q, dtype=np.float32)
+_NO_MASK = np.zeros((1, 1, 1, 1), np.float32)
+
+
+def attention(q, k, v, mask=None, causal=False, scale=None, out=None) -> np.ndarray:
     k, v = (a if a.dtype == np.float32 else a.astype(np.float32) for a in (k, v))
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    out = np.empty(q.shape[:3] + (v.shape[3],), np.float32)
-    m = np.zeros((1, 1, 1, 1), np.float32) if mask is None else np.ascontiguousarray(
+    o = _out(out, q.shape[:3] + (v.shape[3],))
+    m = _NO_MASK if mask is None else np.ascontiguousarray(
         np.where(mask, 0.0, -np.inf) if mask.dtype == np.bool_ else mask, dtype=np.float32)
-    _attention(q, k, v, m, mask is not None, causal, np.float32(scale), out)
-    return out
+    _attention(q, k, v, m, mask is not None, causal, np.float32(scale), o)
+    return o
+
+
+def _as4d(a: np.ndarray) -> np.ndarray:
+    return a.reshape((1,) * (4 - a.ndim) + a.shape)
 
 
 def _rope_half_rows(x, cos, sin, out):
-    """x [R, D] rows; cos/sin [R, D] already broadcast to x's rows."""
-    h = x.shape[1] // 2
-    for r in prange(x.shape[0]):
-        for i in range(h):
-            out[r, i] = x[r, i] * cos[r, i] - x[r, i + h] * sin[r, i]
-            out[r, i + h] = x[r, i + h] * cos[r, i + h] + x[r, i] * sin[r, i + h]
+    """x [B,H,T,D]; cos/sin broadcast against it (each dim 1 or equal), read in place rather
+    than materialised at x's shape."""
+    b_, h_, t_, d_ = x.shape
+    half = d_ // 2
+    cb, ch, ct = cos.shape[0], cos.shape[1], cos.shape[2]
+    for r in prange(b_ * h_ * t_):
+        b, h, t = r // (h_ * t_), (r // t_) % h_, r % t_
+        c, s = cos[b % cb, h % ch, t % ct], sin[b % cb, h % ch, t % ct]
+        for i in range(half):
+            out[b, h, t, i] = x[b, h, t, i] * c[i] - x[b, h, t, i + half] * s[i]
+            out[b, h, t, i + half] = x[b, h, t, i + half] * c[i + half] + x[b, h, t, i] * s[i + half]
 
 
 _ROPE_HALF = _rowwise(_rope_half_rows)
 
 
-def rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, style: str) -> np.ndarray:
-    if style != "half":
+def rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, style: str,
+         out: np.ndarray | None = None) -> np.ndarray:
+    if style != "half" or x.ndim > 4 or cos.ndim > 4:
         from pimc.ir.reference_ops import rope as reference
         return reference(x, cos, sin, style).astype(np.float32)
-    flat = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
-    c = np.ascontiguousarray(np.broadcast_to(cos, x.shape).reshape(flat.shape), dtype=np.float32)
-    s = np.ascontiguousarray(np.broadcast_to(sin, x.shape).reshape(flat.shape), dtype=np.float32)
-    out = np.empty_like(flat)
-    _pick(_ROPE_HALF, flat)(flat, c, s, out)
-    return out.reshape(x.shape)
+    o = _out(out, x.shape)
+    _pick(_ROPE_HALF, x)(_as4d(x), _as4d(cos), _as4d(sin), _as4d(o))
+    return o
 
 
-def moe(x, router, w_gate, w_up, w_down, top_k: int, normalize: bool) -> np.ndarray:
+def embedding(ids: np.ndarray, table: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    o = _out(out, ids.shape + table.shape[1:])
+    np.take(table, ids, axis=0, out=o)
+    return o
+
+
+def moe(x, router, w_gate, w_up, w_down, top_k: int, normalize: bool, out=None) -> np.ndarray:
     """Route each token to its top-k experts; run each expert once on the tokens it got."""
     flat = np.ascontiguousarray(x.reshape(-1, x.shape[-1]), dtype=np.float32)
     probs = softmax(linear(flat, router), -1)
@@ -181,7 +232,8 @@ def moe(x, router, w_gate, w_up, w_down, top_k: int, normalize: bool) -> np.ndar
     weights = np.take_along_axis(probs, experts, axis=-1)
     if normalize:
         weights = weights / weights.sum(-1, keepdims=True)
-    out = np.zeros_like(flat)
+    out = _out(out, x.shape).reshape(flat.shape)
+    out[...] = 0.0
     for e in np.unique(experts):
         rows, slot = np.nonzero(experts == e)
         h = flat[rows]
@@ -189,33 +241,3 @@ def moe(x, router, w_gate, w_up, w_down, top_k: int, normalize: bool) -> np.ndar
         y = linear(g / (1.0 + np.exp(-g)) * linear(h, w_up[e]), w_down[e])
         out[rows] += weights[rows, slot][:, None] * y
     return out.reshape(x.shape)
-
-
-class KVBuffer(np.ndarray):
-    """A KV cache that generation preallocated with spare capacity along the sequence axis.
-    Only arrays of this type are appended to in place: the caller owns the capacity, so no other
-    value can be overwritten."""
-
-
-def kv_buffer(cache: np.ndarray, capacity: int, axis: int = 2) -> KVBuffer:
-    """`cache` copied into a buffer holding `capacity` positions; returns the filled prefix."""
-    shape = list(cache.shape)
-    shape[axis] = max(capacity, cache.shape[axis])
-    owner = np.empty(shape, np.float32)
-    index = (slice(None),) * axis + (slice(0, cache.shape[axis]),)
-    owner[index] = cache
-    return owner.view(KVBuffer)[index]
-
-
-def append(prefix: np.ndarray, new: np.ndarray, axis: int) -> np.ndarray:
-    """concat(prefix, new) along `axis`; in place when `prefix` is the filled part of a
-    KVBuffer with room left, so a decode step copies one position instead of the whole cache."""
-    owner = prefix.base if isinstance(prefix, KVBuffer) else None
-    n, m = prefix.shape[axis], new.shape[axis]
-    if owner is not None and owner.ndim == prefix.ndim and n + m <= owner.shape[axis] and \
-            prefix.ctypes.data == owner.ctypes.data and \
-            all(prefix.shape[i] == owner.shape[i] for i in range(prefix.ndim) if i != axis):
-        head = (slice(None),) * axis
-        owner[head + (slice(n, n + m),)] = new
-        return owner.view(KVBuffer)[head + (slice(0, n + m),)]
-    return np.concatenate((prefix, new), axis=axis)
