@@ -2,7 +2,7 @@
 
 Builtin kinds print as MLIR does (`4096`, `1.0e-05`, `"s"`, `true`, `[1, 2]`, `{a = 1}`, a type,
 `@sym`). Dialect attributes print as `#dialect.name<params>`; the ones pimc's passes set are
-below (`#pimc.device`, `#pimc.weight`, `#pimc.sym`) and live in `DIALECT_ATTRS`.
+below (`#pimc.device`, `#pimc.weight`, `#pimc.sym`, `#pimc.expr`) and live in `DIALECT_ATTRS`.
 """
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+import sympy
+
+from pimc.ir.real_expr import RealExprSyntaxError, parse_real, real_str
 from pimc.ir.symbolic import Dim, DimSyntaxError, dim_str, parse_dim
 from pimc.ir.types import Type
 
@@ -212,4 +215,25 @@ class SymAttr(DialectAttr):
         return (StrAttr(text[1:-1] if text.startswith("(") else text),)
 
 
-DIALECT_ATTRS: dict[str, type[DialectAttr]] = {c.name: c for c in (DeviceAttr, WeightAttr, SymAttr)}
+@dataclass(frozen=True, slots=True)
+class ExprAttr(DialectAttr):
+    """A real-valued expression over the dims, beyond the integer dim syntax (an Op/B ratio, an
+    expected MoE expert count): `#pimc.expr<"4096*B/(B + 4096)">`. See `pimc.ir.real_expr`."""
+
+    expr: sympy.Expr
+    name: ClassVar[str] = "pimc.expr"
+    syntax: ClassVar[str] = 'one string holding a real expression ("4096*B/(B + 4096)")'
+
+    @classmethod
+    def from_params(cls, params):
+        try:
+            return cls(parse_real(_one_string(cls, params)))
+        except RealExprSyntaxError as e:
+            raise ValueError(str(e)) from None
+
+    def params(self):
+        return (StrAttr(real_str(self.expr)),)
+
+
+DIALECT_ATTRS: dict[str, type[DialectAttr]] = {
+    c.name: c for c in (DeviceAttr, WeightAttr, SymAttr, ExprAttr)}

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pimc.ir.attrs import (ArrayAttr, Attribute, BoolAttr, DeviceAttr, DictAttr,
+from pimc.ir.attrs import (ArrayAttr, Attribute, BoolAttr, DeviceAttr, DictAttr, ExprAttr,
                            FloatAttr, IntAttr, StrAttr, SymAttr, SymbolRefAttr, TypeAttr,
                            UnitAttr, WeightAttr)
 from pimc.ir.core import Operation
@@ -46,6 +46,17 @@ def _float(a: Attribute):
     return None
 
 
+COST_KEYS = ("flops", "bytes", "op_b")
+
+
+def _cost(a: Attribute):
+    """The `cost` dict that analyze-intensity sets: numbers or expressions under COST_KEYS."""
+    ok = isinstance(a, DictAttr) and all(
+        key in COST_KEYS and isinstance(v, (IntAttr, FloatAttr, SymAttr, ExprAttr))
+        for key, v in a.entries)
+    return a if ok else None
+
+
 def _dim(a: Attribute):
     return a.value if isinstance(a, IntAttr) else a.expr if isinstance(a, SymAttr) else None
 
@@ -62,6 +73,8 @@ ATTR_KINDS: dict[str, tuple[str, Callable[[Attribute], Any]]] = {
     "type": ("a type", lambda a: a.type if isinstance(a, TypeAttr) else None),
     "symbol": ("a symbol reference (@name)", lambda a: a.name if isinstance(a, SymbolRefAttr) else None),
     "dict": ("a dictionary", lambda a: a if isinstance(a, DictAttr) else None),
+    "cost": ("a dictionary of flops, bytes and op_b, each a number, #pimc.sym<...> or "
+             "#pimc.expr<...>", _cost),
     "weight": ('#pimc.weight<"name">', lambda a: a.tensor if isinstance(a, WeightAttr) else None),
     "device": ('#pimc.device<"...">', lambda a: a.device if isinstance(a, DeviceAttr) else None),
     "any": ("any attribute", lambda a: a),
@@ -83,7 +96,7 @@ class Attr:
 
 # Attributes that passes may set on any op (DESIGN §3): placement, cost, KV policy, sub-batch.
 COMMON_ATTRS: dict[str, Attr] = {
-    "device": Attr("device", None), "cost": Attr("dict", None),
+    "device": Attr("device", None), "cost": Attr("cost", None),
     "kv": Attr("dict", None), "subbatch": Attr("int", None),
 }
 

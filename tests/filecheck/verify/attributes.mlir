@@ -126,7 +126,7 @@ func.func @common_device(%x: tensor<Bx4xf32>) -> tensor<Bx4xf32> {
   func.return %y : tensor<Bx4xf32>
 }
 // -----
-// CHECK: {{^}}pimc: error: {{.*}}attributes.mlir:131:3: 'llm.silu' op attribute 'cost' must be a dictionary, found [1, 2]{{$}}
+// CHECK: {{^}}pimc: error: {{.*}}attributes.mlir:131:3: 'llm.silu' op attribute 'cost' must be a dictionary of flops, bytes and op_b, each a number, #pimc.sym<...> or #pimc.expr<...>, found [1, 2]{{$}}
 func.func @common_cost(%x: tensor<Bx4xf32>) -> tensor<Bx4xf32> {
   %y = "llm.silu"(%x) {cost = [1, 2]} : (tensor<Bx4xf32>) -> tensor<Bx4xf32>
   func.return %y : tensor<Bx4xf32>

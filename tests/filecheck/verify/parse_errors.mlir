@@ -143,7 +143,7 @@ func.func @custom_form_module() {
   func.return
 }
 // -----
-// CHECK: {{^}}pimc: error: {{.*}}parse_errors.mlir:150:33: unknown dialect attribute '#pimc.devise'; valid: #pimc.device, #pimc.sym, #pimc.weight{{$}}
+// CHECK: {{^}}pimc: error: {{.*}}parse_errors.mlir:150:33: unknown dialect attribute '#pimc.devise'; valid: #pimc.device, #pimc.expr, #pimc.sym, #pimc.weight{{$}}
 // CHECK-NEXT: {{^}}  %y = "llm.silu"(%x) {device = #pimc.devise<"pim">} : (tensor<4xf32>) -> tensor<4xf32>
 // CHECK-NEXT: {{^}}                                ^{{$}}
 func.func @unknown_dialect_attr(%x: tensor<4xf32>) -> tensor<4xf32> {

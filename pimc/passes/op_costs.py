@@ -1,0 +1,229 @@
+"""Cost rules of the llm ops: op name -> (flops, bytes), symbolic in the dims of the op's types.
+
+A rule sees an `OpView` (operand and result types, attribute values, the KV roles of its
+operands, the dtype options) and returns sympy expressions or ints. The conventions:
+
+* flops: 2·M·N·K for matmul and linear (a multiply-add is two flops); attention is QKᵀ, the
+  scale, the mask, softmax and PV over every query × key pair (causal masking not halved, as in
+  PaLM's FLOP count); elementwise ops cost `FLOPS_PER_ELEMENT` per result element.
+* bytes: every operand read once and every result written once, at its element type (f16 = 2,
+  f32 = 4, i4 = 1/2): DRAM traffic of an unfused kernel whose operands do not fit on chip.
+  Weights are operands, so they count where they are used. Views (reshape, transpose, slice,
+  expand) and producers of handles or splats (weight, constant, arange) move nothing.
+* KV caches: attention reads K and V once per KV head (GQA: g query heads share them), at the
+  KV dtype, as does any op reading K/V (the QKᵀ and PV matmuls of an unraised graph). A concat
+  that appends new rows to a past cache (a function argument) writes only the new rows, in
+  place, as the runtimes' KV buffers do.
+* MoE: N tokens each run top-k of E gated-MLP experts. Flops are the router plus N·k expert
+  MLPs; weight bytes are the expected number of distinct experts that N tokens activate,
+  Σₑ 1 − (1 − pₑ)ᴺ, where pₑ is the chance that one token routes to expert e (Σ pₑ = k). Uniform
+  routing gives E·(1 − (1 − k/E)ᴺ), exactly, because a token picks k distinct experts at random.
+  The gate/up/down intermediates of one expert stay on chip (a fused kernel).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+from pimc.ir.symbolic import Dim, product
+from pimc.ir.types import ElementType, TensorType, Type
+
+Expr = int | sympy.Expr
+
+# Per-element flop estimates. Transcendentals count 4, the order of a polynomial or SFU
+# evaluation; the exact value hardly matters, as these ops are memory-bound at any batch.
+TRANSCENDENTAL = 4
+SIGMOID = TRANSCENDENTAL + 2  # exp(-x), 1 + ., reciprocal
+SOFTMAX = TRANSCENDENTAL + 4  # running max, subtract, exp, sum, divide
+FLOPS_PER_ELEMENT = {
+    "llm.add": 1, "llm.sub": 1, "llm.mul": 1, "llm.div": 1, "llm.maximum": 1, "llm.minimum": 1,
+    "llm.neg": 1, "llm.relu": 1, "llm.reciprocal": 1,
+    "llm.exp": TRANSCENDENTAL, "llm.tanh": TRANSCENDENTAL, "llm.sqrt": TRANSCENDENTAL,
+    "llm.rsqrt": TRANSCENDENTAL, "llm.cos": TRANSCENDENTAL, "llm.sin": TRANSCENDENTAL,
+    "llm.pow_scalar": TRANSCENDENTAL, "llm.sigmoid": SIGMOID, "llm.silu": SIGMOID + 1,
+    "llm.gelu": TRANSCENDENTAL + 4,  # erf or tanh, and the scale, add and multiply around it
+    "llm.softmax": SOFTMAX,
+    "llm.rmsnorm": 4,  # square, sum, scale by the rsqrt, times the weight
+    "llm.rope": 3,  # x·cos + rotate(x)·sin
+}
+FREE = ("llm.weight", "llm.constant", "llm.arange", "llm.reshape", "llm.transpose", "llm.slice",
+        "llm.expand")
+
+
+@dataclass(frozen=True)
+class CostOptions:
+    dtype: ElementType | None = None  # every float tensor counted at this type
+    kv_dtype: ElementType | None = None  # K/V read by attention and appended to caches
+    moe_skew: float | tuple[float, ...] = 0.0  # a Zipf exponent, or relative expert weights
+
+
+@dataclass(frozen=True)
+class OpView:
+    """What a cost rule sees of one op."""
+
+    name: str
+    operands: tuple[Type, ...]
+    results: tuple[Type, ...]
+    attrs: dict[str, Any]
+    options: CostOptions
+    kv_operands: frozenset[int] = frozenset()  # operands that are K or V (a cache's content)
+    cache_operands: frozenset[int] = frozenset()  # past caches this op appends to
+
+    def element(self, t: TensorType, kv: bool = False) -> ElementType:
+        if kv and self.options.kv_dtype is not None:
+            return self.options.kv_dtype
+        if self.options.dtype is not None and t.element.is_float:
+            return self.options.dtype
+        return t.element
+
+    def bytes(self, t: Type, kv: bool = False) -> Expr:
+        bits = self.element(tensor(t), kv).bits
+        return numel(t) * (bits // 8 if bits % 8 == 0 else sympy.Rational(bits, 8))
+
+    def io_bytes(self) -> Expr:
+        reads = sum(self.bytes(t, i in self.kv_operands) for i, t in enumerate(self.operands))
+        return reads + sum(self.bytes(t) for t in self.results)
+
+    @property
+    def out(self) -> TensorType:
+        return tensor(self.results[0])
+
+
+def tensor(t: Type) -> TensorType:
+    if not isinstance(t, TensorType):
+        raise TypeError(f"no byte count for the non-tensor type {t}")
+    return t
+
+
+def numel(t: Type) -> Dim:
+    return tensor(t).numel
+
+
+Rule = Callable[[OpView], tuple[Expr, Expr]]
+
+
+def _per_element(v: OpView) -> tuple[Expr, Expr]:
+    return FLOPS_PER_ELEMENT[v.name] * numel(v.out), v.io_bytes()
+
+
+def _free(v: OpView) -> tuple[Expr, Expr]:
+    return 0, 0
+
+
+def _cast(v: OpView) -> tuple[Expr, Expr]:
+    src, dst = tensor(v.operands[0]), v.out
+    if v.element(src) == v.element(dst):  # a no-op (also when `dtype` makes both sides equal)
+        return 0, 0
+    return 0, v.io_bytes()
+
+
+def _reduce(v: OpView) -> tuple[Expr, Expr]:
+    """reductions and top-k: one add or compare per input element."""
+    return numel(v.operands[0]), v.io_bytes()
+
+
+def _layernorm(v: OpView) -> tuple[Expr, Expr]:
+    # mean, subtract, square, sum, normalise, times the weight (+ the bias)
+    return (6 + (len(v.operands) > 2)) * numel(v.out), v.io_bytes()
+
+
+def _matmul(v: OpView) -> tuple[Expr, Expr]:
+    a = tensor(v.operands[0])
+    k = a.shape[-2] if v.attrs["transpose_a"] else a.shape[-1]
+    return 2 * numel(v.out) * k, v.io_bytes()
+
+
+def _linear(v: OpView) -> tuple[Expr, Expr]:
+    k = tensor(v.operands[1]).shape[1]
+    bias = numel(v.out) if len(v.operands) > 2 else 0
+    return 2 * numel(v.out) * k + bias, v.io_bytes()
+
+
+def _attention(v: OpView) -> tuple[Expr, Expr]:
+    q, k, val = (tensor(t) for t in v.operands[:3])
+    b, hq, t, d = q.shape
+    scores = product((b, hq, t, k.shape[2]))
+    per_score = 2 * d + 2 * val.shape[3] + SOFTMAX + 1 + (len(v.operands) > 3)  # +1: the scale
+    kv = v.bytes(k, kv=True) + v.bytes(val, kv=True)  # [B, Hkv, S, D]: once per KV head
+    rest = sum(v.bytes(x) for i, x in enumerate(v.operands) if i not in (1, 2))
+    return scores * per_score, kv + rest + v.bytes(v.out)
+
+
+def _copy(v: OpView) -> tuple[Expr, Expr]:
+    """concat: a copy, except that appending to a past KV cache writes only the new rows."""
+    if v.cache_operands:
+        new = sum(v.bytes(t, kv=True) for i, t in enumerate(v.operands)
+                  if i not in v.cache_operands)
+        return 0, 2 * new
+    return 0, v.io_bytes()
+
+
+def _picked_rows(v: OpView) -> tuple[Expr, Expr]:
+    """embedding/gather/take: read the indices and the picked elements, write them."""
+    indices = v.operands[0] if v.name == "llm.embedding" else v.operands[1]
+    return 0, v.bytes(indices) + 2 * v.bytes(v.out)
+
+
+def _moe(v: OpView) -> tuple[Expr, Expr]:
+    x, router, gate, up, down = (tensor(t) for t in v.operands)
+    d, e, f, k = x.shape[-1], router.shape[0], gate.shape[1], v.attrs["top_k"]
+    tokens = product(x.shape[:-1])
+    route = tokens * e * (2 * d + SOFTMAX + 1)  # logits, softmax, top-k selection
+    # gate/up/down GEMVs, SiLU·up, and the routing weight applied and summed into the output
+    expert = 6 * d * f + (FLOPS_PER_ELEMENT["llm.silu"] + 1) * f + 2 * d
+    weights = sympy.sympify(v.bytes(gate) + v.bytes(up) + v.bytes(down)) / e  # one expert's
+    active = expected_active_experts(e, k, tokens, v.options.moe_skew)
+    reads = v.bytes(x) + v.bytes(router) + active * weights
+    return route + tokens * k * expert, reads + v.bytes(v.out)
+
+
+def routing_probabilities(experts: int, k: int, skew: float | tuple[float, ...]) -> list[float]:
+    """pₑ, the chance that one token routes to expert e, with Σ pₑ = k and every pₑ ≤ 1.
+
+    `skew` is a Zipf exponent s (pₑ ∝ rank⁻ˢ; 0 is uniform) or relative weights per expert.
+    Weights that would give pₑ > 1 are capped at 1 (a token picks an expert at most once) and
+    the excess is spread over the rest in proportion, until nothing exceeds 1."""
+    if isinstance(skew, tuple):
+        if len(skew) != experts:
+            raise ValueError(f"moe-skew gives {len(skew)} expert weights, but the op has "
+                             f"{experts} experts")
+        weights = list(skew)
+    else:
+        weights = [(rank + 1) ** -skew for rank in range(experts)]
+    probs, capped = [0.0] * experts, set()
+    while True:
+        free = [i for i in range(experts) if i not in capped]
+        total = sum(weights[i] for i in free)
+        for i in free:
+            probs[i] = (k - len(capped)) * weights[i] / total
+        over = {i for i in free if probs[i] > 1}
+        if not over:
+            return probs
+        capped |= over
+        for i in over:
+            probs[i] = 1.0
+
+
+def expected_active_experts(experts: Dim, k: int, tokens: Dim,
+                            skew: float | tuple[float, ...]) -> Expr:
+    """E[distinct experts activated by `tokens` tokens] = Σₑ 1 − (1 − pₑ)^tokens."""
+    if skew == 0.0:
+        return experts * (1 - (1 - sympy.Rational(k) / experts) ** tokens)
+    if not isinstance(experts, int):
+        raise ValueError("a skewed moe-skew needs a static expert count")
+    probs = routing_probabilities(experts, k, skew)
+    return sum(1 - (1 - sympy.Float(p)) ** tokens for p in probs)
+
+
+RULES: dict[str, Rule] = {
+    **{name: _per_element for name in FLOPS_PER_ELEMENT},
+    **{name: _free for name in FREE},
+    **{f"llm.reduce_{kind}": _reduce for kind in ("sum", "mean", "max")},
+    "llm.cast": _cast, "llm.layernorm": _layernorm, "llm.matmul": _matmul,
+    "llm.linear": _linear, "llm.attention": _attention, "llm.concat": _copy,
+    "llm.embedding": _picked_rows, "llm.gather": _picked_rows, "llm.take": _picked_rows,
+    "llm.topk": _reduce, "llm.moe": _moe,
+}
