@@ -147,31 +147,32 @@ def _attention(q, k, v, mask, has_mask, causal, scale, out):
         b, h, t = bht // (hq * t_), (bht // t_) % hq, bht % t_
         kh = h // groups
         limit = s_ - t_ + t + 1 if causal else s_
+        qv, o = q[b, h, t], out[b, h, t]  # 1-D views: the inner loops vectorise over them
         top = -np.inf
         total = np.float32(0.0)
-        for i in range(dv):
-            out[b, h, t, i] = 0.0
+        o[:] = 0.0
         for j in range(limit):
+            kv, vv = k[b, kh, j], v[b, kh, j]
             acc = np.float32(0.0)
             for i in range(d_):
-                acc += k[b, kh, j, i] * q[b, h, t, i]
+                acc += kv[i] * qv[i]
             acc *= scale
             if has_mask:
                 acc += mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2], j]
             if acc == -np.inf:
                 continue
             if acc > top:
-                shrink = math.exp(top - acc)
+                shrink = np.float32(math.exp(top - acc))
                 total *= shrink
                 for i in range(dv):
-                    out[b, h, t, i] *= shrink
+                    o[i] *= shrink
                 top = acc
-            p = math.exp(acc - top)
+            p = np.float32(math.exp(acc - top))
             total += p
             for i in range(dv):
-                out[b, h, t, i] += p * v[b, kh, j, i]
+                o[i] += p * vv[i]
         for i in range(dv):
-            out[b, h, t, i] /= total
+            o[i] /= total
 
 
 _NO_MASK = np.zeros((1, 1, 1, 1), np.float32)
