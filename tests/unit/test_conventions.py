@@ -16,13 +16,15 @@ REPO = PKG.parent
 MAX_LINES = 400
 
 # The stages after the IR form a chain; each may import only the stages before it. The frontend
-# builds IR and sits beside the chain: it imports only the IR, and no stage imports it.
+# builds IR and sits beside the chain: it imports only the IR, and no stage imports it. Targets
+# describe hardware in the IR's device names; the stages from passes on read them.
 ALLOWED = {
     "ir": set(),
     "frontend": {"ir"},
-    "passes": {"ir"},
-    "backends": {"ir", "passes"},
-    "runtime": {"ir", "passes", "backends"},
+    "targets": {"ir"},
+    "passes": {"ir", "targets"},
+    "backends": {"ir", "targets", "passes"},
+    "runtime": {"ir", "targets", "passes", "backends"},
 }
 
 
