@@ -21,14 +21,17 @@ class Program:
                  pipeline: str = "", executable: Any = None):
         self.ir, self.weights, self.backend, self.pipeline = ir, weights, backend, pipeline
         self.executable = executable
-        if executable is not None:
-            executable.bind_weights(weights, ir)
+        self._bound = False  # weights bind on the first run: an analysis-only program of a
+        # full-size model (captured on the meta device) never touches its weights
 
     def run(self, func: str, *inputs) -> list:
         """Run `@func` on the backend's compiled code."""
         if self.executable is None:
             raise PimcError(f"backend '{self.backend}' does not execute; compile with "
                             "backend='numba-cpu' to run, or use Program.interpret")
+        if not self._bound:
+            self.executable.bind_weights(self.weights, self.ir)
+            self._bound = True
         return self.executable.run(self.ir, func, inputs)
 
     def __call__(self, *inputs) -> list:
@@ -82,31 +85,72 @@ def load(path: str | Path) -> Program:
     return Program(module, WeightsStore.load(wpath) if wpath.exists() else WeightsStore())
 
 
-def compile(model: Any, example_inputs=None, target: str | None = None, backend: str = "null",
-            pipeline: str = "default", dump: Callable[[str, Any], None] | None = None,
-            **pass_options) -> Program:
-    """Capture `model` into pimc IR and run `pipeline` over it.
+def compile(model: Any, example_inputs=None, target: str | None = "neupims",
+            backend: str = "numba-cpu", pipeline: str = "default",
+            dump: Callable[[str, Any], None] | None = None, **pass_options) -> Program:
+    """Capture `model` into pimc IR, run `pipeline` over it, place it on `target`'s devices and
+    hand it to `backend`.
 
     `model` is a zoo name ("llama-tiny"), a path to a .mlir or .onnx file, an onnx.ModelProto,
     an HF causal LM (captured as @prefill and @decode), any other nn.Module (with
-    `example_inputs`), or an ExportedProgram.
+    `example_inputs`), or an ExportedProgram. `target` is a preset (`pimc targets`) or a TOML
+    file; with a target, analyze-intensity and place-devices follow the pipeline (unless it
+    places already), and `target=None` skips placement. `pass_options` set options of passes
+    in the pipeline by the pass's name in snake_case: `place_devices={"batch": 64}`.
     """
     from pimc.backends import registry
     chosen = registry.get(backend)
+    passes = build_passes(pipeline, target, pass_options)
     if target is not None:
-        raise NotImplementedError("hardware targets are not implemented yet (issue 6); "
-                                  "compile without target=")
-    if pass_options:
-        raise NotImplementedError("per-pass options in compile() are not implemented yet; "
-                                  "pass a pipeline string instead")
+        from pimc.targets import get_target
+        get_target(target)  # a bad target fails before the (slow) capture
     module, weights = capture(model, example_inputs)
-    from pimc.passes import PassManager, parse_pipeline
-    from pimc.passes.pipelines import PIPELINES, build
-    passes = build(pipeline) if pipeline in PIPELINES else parse_pipeline(pipeline)
+    from pimc.passes import PassManager
     PassManager(passes).run(module)
     artifact = chosen.compile(module, dump=dump)
     return Program(module, weights, backend, pipeline,
                    artifact if chosen.capabilities.executes else None)
+
+
+def build_passes(pipeline: str, target: str | None, pass_options: dict) -> list:
+    """The pipeline's passes, placement for `target` appended, `pass_options` applied."""
+    from pimc.errors import OptionError
+    from pimc.passes import PASSES, parse_pipeline
+    from pimc.passes.pipelines import PIPELINES, build
+    passes = build(pipeline) if pipeline in PIPELINES else parse_pipeline(pipeline)
+    for key, options in pass_options.items():
+        if not isinstance(options, dict):
+            raise OptionError(f"compile(): {key}= takes a dict of pass options, got "
+                              f"{type(options).__name__}")
+    if target is not None:
+        if "place-devices" not in {p.name for p in passes}:
+            passes += [PASSES.get("analyze-intensity")(), PASSES.get("place-devices")()]
+        pass_options = {**pass_options, "place_devices": {
+            "target": str(target), **pass_options.get("place_devices", {})}}
+    for key, options in pass_options.items():
+        name = key.replace("_", "-")
+        if name not in {p.name for p in passes}:
+            raise OptionError(f"compile(): '{key}' names no pass of the pipeline; its passes: "
+                              f"{', '.join(dict.fromkeys(p.name for p in passes))}")
+        passes = [_with_options(p, options) if p.name == name else p for p in passes]
+    return passes
+
+
+def _with_options(p, options: dict):
+    """`p` with `options` (Python values, or strings in pipeline syntax) replacing its own."""
+    import dataclasses
+
+    from pimc.errors import UnknownNameError
+    from pimc.passes.base import convert_option
+    fields, kwargs = p.option_types(), {}
+    for key, value in options.items():
+        kebab = key.replace("_", "-")
+        if kebab not in fields:
+            raise UnknownNameError("option", kebab, list(fields))
+        field, typ = fields[kebab]
+        kwargs[field] = convert_option(f"option '{kebab}' of pass '{p.name}'", value, typ) \
+            if isinstance(value, str) else value
+    return dataclasses.replace(p, **kwargs)
 
 
 def capture(model: Any, example_inputs=None) -> tuple[ModuleOp, WeightsStore]:
