@@ -9,13 +9,14 @@ from pimc.testing import assert_same_semantics, random_weights
 
 CFG = DecoderShape(layers=2, hidden=32, heads=4, kv_heads=2, ffn=64, vocab=40, dtype="f32")
 DIMS = {"B": 2, "T": 5, "S": 3}
+REQUIRED_OPTIONS = {"place-devices": {"target": "neupims"}}  # placement means nothing without one
 
 
 @pytest.mark.parametrize("name", list(PASSES))
 def test_pass_preserves_semantics(name):
     before = decoder_module(CFG)
     after = parse(print_module(before))
-    PassManager([PASSES.get(name)()]).run(after)
+    PassManager([PASSES.get(name)(**REQUIRED_OPTIONS.get(name, {}))]).run(after)
     assert print_module(after) != print_module(before), f"{name} changed nothing on the decoder"
     assert_same_semantics(before, after, DIMS, random_weights(before))
 
