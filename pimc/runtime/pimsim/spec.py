@@ -1,0 +1,286 @@
+"""What a DRAM is, as data: its organisation, its command set, ONE declarative table of timing
+rules, its address mapping and its controller's queues. The engine compiles the table into arrays;
+an independent checker can re-read the same table and re-verify a command log against it.
+
+Conventions (the same as pimc/targets/spec.py):
+- Every latency is a whole number of tCK, the period of the DRAM command clock.
+- `nBL` is the tCK one burst holds the data bus (BL4 on a DDR bus, or BL8 on HBM3's QDR bus: 2).
+
+Timing-rule semantics follow Ramulator 2's node tree. A rule (level X, A -> B, d) says: after A
+is issued to an address, B may not issue to any address under the same X node earlier than d tCK
+later. A `sibling` rule applies instead to the *other* nodes of level X under the same parent
+(rank-to-rank switches). A `window` rule (window w > 1) says at most w commands A may issue under
+one X node in any d tCK (tFAW: 4 ACTs per rank). The effective gap between two commands is the
+maximum over every rule that matches them.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from pimc.errors import PimcError
+
+# Levels that hold state, outermost first. Rows and columns are address fields below `bank`.
+LEVELS = ("channel", "pseudochannel", "rank", "bankgroup", "bank")
+
+
+class SpecError(PimcError):
+    """A DRAM specification that is inconsistent (bad mapping string, unknown parameter...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    channels: int
+    pseudo_channels: int  # per channel; each pseudo-channel gets its own controller
+    ranks: int  # per pseudo-channel
+    bank_groups: int  # per rank
+    banks_per_group: int
+    rows: int  # per bank
+    columns: int  # column accesses (bursts) per row
+    access_bytes: int  # bytes one column access moves
+
+    @property
+    def units(self) -> int:
+        """Independent controllers: one per pseudo-channel."""
+        return self.channels * self.pseudo_channels
+
+    @property
+    def banks_per_rank(self) -> int:
+        return self.bank_groups * self.banks_per_group
+
+    @property
+    def banks_per_unit(self) -> int:
+        return self.ranks * self.banks_per_rank
+
+    @property
+    def row_bytes(self) -> int:
+        return self.columns * self.access_bytes
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self.units * self.banks_per_unit * self.rows * self.row_bytes
+
+    def count(self, field_name: str) -> int:
+        """How many values an address-mapping field takes."""
+        return {"ch": self.channels, "pc": self.pseudo_channels, "ra": self.ranks,
+                "bg": self.bank_groups, "ba": self.banks_per_group, "ro": self.rows,
+                "co": self.columns}[field_name]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    scope: str  # the level the command addresses: "bank", "rank", ...
+    bus: str  # "row" or "column": HBM issues one row and one column command per cycle
+    meaning: str
+
+
+DRAM_COMMANDS = (
+    Command("ACT", "bank", "row", "open a row into the bank's row buffer"),
+    Command("PRE", "bank", "row", "close the bank's open row"),
+    Command("RD", "bank", "column", "read one burst from the open row"),
+    Command("WR", "bank", "column", "write one burst into the open row"),
+    Command("REF", "rank", "row", "all-bank refresh of one rank (every bank closed)"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TimingRule:
+    level: str
+    prev: str
+    next: str
+    latency: int  # tCK
+    window: int = 1
+    sibling: bool = False
+    formula: str = ""  # how `latency` follows from the timing parameters
+
+    def __str__(self) -> str:
+        where = f"other {self.level}" if self.sibling else f"same {self.level}"
+        bound = f"{self.window} per {self.latency}" if self.window > 1 else f">= {self.latency}"
+        return f"{where}: {self.prev} -> {self.next} {bound} tCK ({self.formula})"
+
+
+# The plain-DRAM rules, as (level, prev, next, formula[, window][, "sibling"]). The formulas are
+# DRAMsim3's src/timing.cc derivations, restated in /work/shared/reference/dramsim3/
+# hbm2_8gb_x128.md ("Command-to-command minimum gaps"); RL = AL + CL and WL = AL + CWL.
+DRAM_RULES = (
+    ("bank", "ACT", "ACT", "tRC"),
+    ("bankgroup", "ACT", "ACT", "tRRD_L"),
+    ("rank", "ACT", "ACT", "tRRD_S"),
+    ("rank", "ACT", "ACT", "tFAW", 4),
+    ("bank", "ACT", "RD", "tRCD"),
+    ("bank", "ACT", "WR", "tRCDWR"),
+    ("bank", "ACT", "PRE", "tRAS"),
+    ("bank", "PRE", "ACT", "tRP"),
+    ("bank", "PRE", "REF", "tRP"),
+    ("bank", "RD", "PRE", "AL + tRTP"),
+    ("bank", "WR", "PRE", "WL + nBL + tWR"),
+    ("bankgroup", "RD", "RD", "max(nBL, tCCD_L)"),
+    ("rank", "RD", "RD", "max(nBL, tCCD_S)"),
+    ("rank", "RD", "RD", "nBL + tRTRS", "sibling"),
+    ("pseudochannel", "RD", "WR", "RL + nBL - WL + tRTRS"),
+    ("bankgroup", "WR", "RD", "WL + nBL + tWTR_L"),
+    ("rank", "WR", "RD", "WL + nBL + tWTR_S"),
+    # Negative on most parts (another rank's read may start while this write's data is still
+    # on the bus); build_rules drops a rule that evaluates to <= 0.
+    ("rank", "WR", "RD", "WL + nBL + tRTRS - RL", "sibling"),
+    ("bankgroup", "WR", "WR", "max(nBL, tCCD_L)"),
+    ("rank", "WR", "WR", "max(nBL, tCCD_S)"),
+    ("rank", "WR", "WR", "nBL", "sibling"),
+    ("rank", "REF", "ACT", "tRFC"),
+    ("rank", "REF", "REF", "tRFC"),
+)
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.FloorDiv: operator.floordiv}
+
+
+def evaluate(formula: str, params: dict[str, int]) -> int:
+    """An integer formula over timing parameters: names, integers, + - * //, max() and min()."""
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in params:
+                raise SpecError(f"timing formula '{formula}': unknown parameter '{node.id}'; "
+                                f"known: {', '.join(sorted(params))}")
+            return params[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("max", "min"):
+            return (max if node.func.id == "max" else min)(walk(a) for a in node.args)
+        raise SpecError(f"timing formula '{formula}': unsupported syntax")
+    return walk(ast.parse(formula, mode="eval"))
+
+
+def build_rules(rows, params: dict[str, int]) -> tuple[TimingRule, ...]:
+    """TimingRules from (level, prev, next, formula[, window][, "sibling"]) rows."""
+    rules = []
+    for level, prev, nxt, formula, *extra in rows:
+        window = next((e for e in extra if isinstance(e, int)), 1)
+        latency = evaluate(formula, params)
+        if latency > 0:
+            rules.append(TimingRule(level, prev, nxt, latency, window, "sibling" in extra, formula))
+    return tuple(rules)
+
+
+@dataclass(frozen=True, slots=True)
+class Controller:
+    """The memory controller's queues and policies (defaults: DRAMsim3 on HBM2_8Gb_x128,
+    /work/shared/reference/dramsim3/hbm2_8gb_x128.md "System / controller")."""
+
+    read_queue: int = 32  # trans_queue_size
+    write_buffer: int = 32  # DRAMsim3 gives the write buffer the same size
+    bank_queue: int = 8  # cmd_queue_size, per bank (queue_structure PER_BANK)
+    write_drain_low: int = 8  # drain when more than this many writes wait and the banks idle
+    row_hit_cap: int = 4  # row hits served before a waiting row miss may precharge (DRAMsim3)
+    dual_issue: bool = True  # hbm_dual_cmd: a row and a column command in the same cycle
+
+
+@dataclass(frozen=True, slots=True)
+class AddressMapping:
+    """Byte address -> coordinates. `scheme` lists two-letter fields from the most significant
+    to the least (DRAMsim3's notation: ch, pc (pseudo-channel), ra, bg, ba, ro, co); the
+    low log2(access_bytes) bits are the offset inside one access and are dropped."""
+
+    scheme: str
+    org: Organisation
+    fields: tuple[tuple[str, int, int], ...] = field(init=False)  # (name, shift, width)
+
+    def __post_init__(self):
+        names = [self.scheme[i:i + 2] for i in range(0, len(self.scheme), 2)]
+        known = ("ch", "pc", "ra", "bg", "ba", "ro", "co")
+        # A field with one value takes no bits and may be left out ("rorabgbachco" on a part
+        # without pseudo-channels, as DRAMsim3 writes it).
+        missing = [f for f in known if f not in names and self.org.count(f) > 1] \
+            if len(self.scheme) % 2 == 0 and set(names) <= set(known) else None
+        if missing is None or missing or len(set(names)) != len(names):
+            raise SpecError(f"address mapping '{self.scheme}': expected two-letter fields from "
+                            f"{', '.join(known)}, each once; fields with more than one value must "
+                            f"appear (e.g. 'rorabgbachco')")
+        shift = _log2(self.org.access_bytes, "access_bytes")
+        fields = []
+        for name in reversed(names):
+            width = _log2(self.org.count(name), name)
+            fields.append((name, shift, width))
+            shift += width
+        fields += [(name, 0, 0) for name in known if name not in names]  # always 0
+        object.__setattr__(self, "fields", tuple(fields))
+
+    def decode(self, addresses):
+        """{field: array} for an integer numpy array of byte addresses."""
+        return {name: (addresses >> shift) & ((1 << width) - 1)
+                for name, shift, width in self.fields}
+
+
+def _log2(value: int, what: str) -> int:
+    bits = int(math.log2(value)) if value > 0 else -1
+    if bits < 0 or 1 << bits != value:
+        raise SpecError(f"address mapping: {what} = {value} is not a power of two")
+    return bits
+
+
+@dataclass(frozen=True)
+class DramSpec:
+    """One DRAM part, ready to simulate. `params` holds every timing parameter in tCK (plus
+    tCK_ns); `rules` is the table the engine and the checker both read."""
+
+    name: str
+    source: str  # where the numbers come from
+    org: Organisation
+    params: dict[str, int]
+    tCK_ns: float
+    mapping: str
+    controller: Controller = Controller()
+    commands: tuple[Command, ...] = DRAM_COMMANDS
+    rule_rows: tuple = DRAM_RULES
+    energy_pj_per_bit: float | None = None  # data moved, cell to pins (see presets.py)
+    pim: dict = field(default_factory=dict)  # PIM figures for the PIM command rows (later)
+
+    @cached_property
+    def rules(self) -> tuple[TimingRule, ...]:
+        return build_rules(self.rule_rows, self.derived_params)
+
+    @property
+    def derived_params(self) -> dict[str, int]:
+        p = dict(self.params)
+        p.setdefault("AL", 0)
+        p["RL"], p["WL"] = p["AL"] + p["CL"], p["AL"] + p["CWL"]
+        return p
+
+    @property
+    def address_mapping(self) -> AddressMapping:
+        return AddressMapping(self.mapping, self.org)
+
+    @property
+    def read_delay(self) -> int:
+        """READ issue to the last data beat returned."""
+        return self.derived_params["RL"] + self.params["nBL"]
+
+    @property
+    def write_delay(self) -> int:
+        return self.derived_params["WL"] + self.params["nBL"]
+
+    @property
+    def peak_bandwidth(self) -> float:
+        """Bytes/s: one access per nBL tCK on every pseudo-channel's data bus."""
+        return self.org.units * self.org.access_bytes / (self.params["nBL"] * self.tCK_ns * 1e-9)
+
+    def command(self, name: str) -> Command:
+        for c in self.commands:
+            if c.name == name:
+                return c
+        raise SpecError(f"{self.name}: unknown command '{name}'; valid: "
+                        f"{', '.join(c.name for c in self.commands)}")
+
+    def describe(self) -> str:
+        o = self.org
+        return (f"{self.name}: {o.channels} ch x {o.pseudo_channels} pch x {o.ranks} rank x "
+                f"{o.bank_groups} bg x {o.banks_per_group} banks, {o.rows} rows x {o.row_bytes} B, "
+                f"{o.capacity_bytes / 2**30:g} GiB, tCK {self.tCK_ns} ns, "
+                f"{self.peak_bandwidth / 1e9:.1f} GB/s peak")
