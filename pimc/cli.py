@@ -12,6 +12,7 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
 
 import pimc
+from pimc.cli_analyze import analyze
 from pimc.cli_targets import targets_app
 from pimc.errors import PimcError
 from pimc.output import split_chunks, write_atomically
@@ -19,6 +20,7 @@ from pimc.output import split_chunks, write_atomically
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="pimc: compile LLM graphs to NPU + processing-in-memory hardware.")
 app.add_typer(targets_app, name="targets")
+app.command()(analyze)
 
 
 def _version(value: bool) -> None:

@@ -25,6 +25,7 @@ ALLOWED = {
     "passes": {"ir", "targets"},
     "backends": {"ir", "targets", "passes"},
     "runtime": {"ir", "targets", "passes", "backends"},
+    "analysis": {"ir", "targets", "passes"},  # reports over analysed, placed IR (pimc analyze)
 }
 
 
