@@ -50,6 +50,14 @@ class Program:
                       limit.value if limit is not None else None,
                       getattr(self.executable, "kv_buffer", None), lengths, pad_id)
 
+    def report(self, target: str | None = None, batch: int = 1, context: int = 2048,
+               phase: str = "decode", **options):
+        """Per-op shape, flops, bytes, Op/B, device and estimated time on `target` (default:
+        the target the program was placed for); see pimc.analysis.Report. `options`: dtype,
+        kv_dtype, moe_skew, policy, pin, overrides."""
+        from pimc.analysis import report_for_program
+        return report_for_program(self, target, batch, context, phase, **options)
+
     def op_histogram(self, func: str | None = None) -> Counter:
         funcs = [self.ir.func(func)] if func else list(self.ir.funcs)
         return Counter(op.name for f in funcs for op in f.body.ops if op.name != "func.return")

@@ -50,8 +50,11 @@ def run_demo(console: Console | None = None) -> dict:
                   f"{'equal' if same else 'DIFFER from'} HF generate; {tok_s:.0f} tokens/s "
                   f"(batch 1, after warm-up); compile {t_compile:.1f} s, first run "
                   f"{t_first:.1f} s (includes numba JIT; cached on disk for the next run)")
-    console.print(f"placement: pick-min roofline on {TARGET} at batch 1, context 2048; every "
-                  "device's ops ran here on numba-cpu, the functional stand-in")
+    report = prog.report()
+    shares = ", ".join(f"{device} {d['share']:.0%}" for device, d in report.totals()["devices"].items())
+    console.print(f"placement: pick-min roofline on {TARGET} at batch 1, context 2048; estimated "
+                  f"{report.summary()}; time by device: {shares}. Every device's ops ran here on "
+                  "numba-cpu, the functional stand-in")
     if err > 1e-4 or not same:
         raise PimcError("the demo's results do not match PyTorch")
     return {"max_err": err, "tokens_equal": same, "tokens_per_s": tok_s,

@@ -46,3 +46,12 @@ def test_unknown_target_lists_presets_before_capturing():
 def test_bad_pass_options(kwargs, message):
     with pytest.raises((OptionError, UnknownNameError), match=message):
         pimc.compile("llama-tiny", backend="null", **kwargs)
+
+
+def test_program_report_has_the_documented_columns():
+    prog = pimc.compile("llama-tiny", target="duplex", backend="null")
+    report = prog.report(batch=4)
+    assert {"op", "flops", "bytes", "op_b", "device", "est_time_s"} <= set(report.rows[0])
+    linear = next(r for r in report.rows if r["op"] == "llm.linear")
+    assert linear["op_b"] == pytest.approx(linear["flops"] / linear["bytes"])
+    assert "| op" in report.to_markdown()
