@@ -14,14 +14,14 @@ import sympy
 
 from pimc.errors import PimcError
 from pimc.ir.attrs import DeviceAttr
-from pimc.ir.core import BlockArgument, Operation, OpResult, Value
+from pimc.ir.core import Operation, Value
 from pimc.ir.dialects.builtin import FuncOp
 from pimc.ir.printer import print_op
 from pimc.ir.symbolic import sym
 from pimc.ir.types import TensorType
-from pimc.passes.analyze_intensity import VIEWS, Cost, evaluate, op_cost
+from pimc.passes.analyze_intensity import Cost, evaluate, op_cost
 from pimc.passes.cost_model import get_cost_model
-from pimc.passes.place_devices import Placer, bindings_for, body_ops, parse_pins
+from pimc.passes.place_devices import Placer, bindings_for, body_ops, is_cache_append, parse_pins
 from pimc.targets import Target
 
 
@@ -84,7 +84,7 @@ def time_function(func: FuncOp, target: Target, batch: int, context: int,
                 src = devices[holders[value][0]]
                 transfer += model.transfer_time(_nbytes(value, subs, element_bits), src, spec)
                 holders[value].append(device)
-        if _appends_to_cache(op):
+        if is_cache_append(op):
             resident.update(op.results)
         else:
             holders.update((r, [device]) for r in op.results)
@@ -99,17 +99,6 @@ def _device_attr(op: Operation) -> str:
     if not isinstance(attr, DeviceAttr):
         raise PimcError(f"op '{op.name}' has no device: run place-devices first", print_op(op))
     return attr.device
-
-
-def _appends_to_cache(op: Operation) -> bool:
-    """A concat onto a past KV cache (a function argument, maybe through views) writes the new
-    rows in place in DRAM, so the grown cache stays resident."""
-    if op.name != "llm.concat" or len(op.operands) < 2:
-        return False
-    value = op.operands[0]
-    while isinstance(value, OpResult) and value.op.name in VIEWS:
-        value = value.op.operands[0]
-    return isinstance(value, BlockArgument)
 
 
 def _nbytes(value: Value, subs: dict, element_bits: int | None) -> float:

@@ -206,7 +206,7 @@ class Placer:
             for v in sources:
                 if best not in holders[v]:
                     holders[v].append(best)
-            if _is_cache_append(op):
+            if is_cache_append(op):
                 resident.update(op.results)
             else:
                 holders.update((r, [best]) for r in op.results)
@@ -226,7 +226,7 @@ class Placer:
         return memo[id(attr)]
 
 
-def _is_cache_append(op: Operation) -> bool:
+def is_cache_append(op: Operation) -> bool:
     """A concat onto a past KV cache (a function argument, maybe through views) writes the new
     rows in place in DRAM, as analyze-intensity counts it: the grown cache stays resident."""
     if op.name != "llm.concat" or len(op.operands) < 2:
