@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from pimc.errors import PimcError
 from pimc.runtime.pimsim import controller as K
 from pimc.runtime.pimsim.engine import (K_ACCEPTED, K_DUAL, K_END, K_PHANTOM, K_RD_HITS,
-                                        K_WR_HITS, LOG_FIELDS, N_COUNTERS, simulate)
+                                        K_TICKS, K_WR_HITS, LOG_FIELDS, N_COUNTERS, simulate)
 from pimc.runtime.pimsim.presets import get_spec
 from pimc.runtime.pimsim.spec import DRAM_COMMANDS, DramSpec, SpecError
 from pimc.runtime.pimsim.trace import Trace, TraceError, read_trace
@@ -44,14 +45,19 @@ class DramResult:
     dual_commands: int  # cycles with a row and a column command together
     phantom_read: bool
     peak_bandwidth_gbps: float
-    energy_j: float | None
+    energy_j: float | None  # column commands x access bits x the memory's pJ per bit
+    tck_ns: float
+    controller_ticks: int  # cycles some controller was evaluated: the events, not all cycles
     wall_s: float
     log: np.ndarray = field(repr=False)  # every issued command, LOG_DTYPE
 
+    @property
+    def time_s(self) -> float:
+        return self.cycles * self.tck_ns * 1e-9
+
     def summary(self) -> dict:
-        out = {k: v for k, v in vars(self).items() if k != "log"}
-        out["time_s"] = self.cycles * self.tck_ns * 1e-9 if hasattr(self, "tck_ns") else None
-        return out
+        """Every figure but the log, for JSON."""
+        return {**{k: v for k, v in vars(self).items() if k != "log"}, "time_s": self.time_s}
 
 
 def run_trace(trace: Trace | str | Path, memory="hbm2", frontend: str = "default") -> DramResult:
@@ -69,40 +75,38 @@ def run_trace(trace: Trace | str | Path, memory="hbm2", frontend: str = "default
     addr = np.append(trace.addr, trace.addr[-1:]) if phantom else trace.addr
     is_write = np.append(trace.is_write, False) if phantom else trace.is_write
     issue = np.append(trace.cycle, trace.cycle[-1:]) if phantom else trace.cycle
-    P, R, tables = _arrays(spec, addr, is_write, issue, dramsim3, phantom)
+    P, lat, REQ = _arrays(spec, addr, is_write, issue, dramsim3, phantom)
     units = spec.org.units
-    order = np.argsort(R[:, K.R_UNIT], kind="stable")
-    ustart = np.searchsorted(R[order, K.R_UNIT], np.arange(units + 1))
+    order = np.argsort(REQ[:, K.R_UNIT], kind="stable")
+    ustart = np.searchsorted(REQ[order, K.R_UNIT], np.arange(units + 1))
     capacity = 4 * len(addr) + 4096
     while True:
-        state = _new_state(spec, R)
+        UNIT, BANK = _new_state(spec, P, REQ)
         counts = np.zeros(N_COUNTERS, np.int64)
         log = np.empty((capacity, LOG_FIELDS), np.int64)
-        n_log = simulate(P, R, *state[:1], *tables, *state[1:], order, ustart, counts, log)
+        n_log = simulate(P, lat, REQ, UNIT, BANK, order, ustart, counts, log)
         if n_log != -1:
             break
         capacity *= 2  # the log filled up: run again with room for twice as many commands
     if n_log == -2:
         raise RuntimeError("pimsim: the engine stalled with requests outstanding (a bug)")
-    return _result(spec, frontend, trace, R, state[0], counts, log[:n_log],
-                   time.perf_counter() - start)
+    return _result(spec, frontend, trace, REQ, counts, log[:n_log], time.perf_counter() - start)
 
 
-def _new_state(spec: DramSpec, R):
-    """Q, ready, FAW, FS, US, BS, RQ, WQ, CQ, REFQ: see controller.py for their columns."""
-    org, ctl = spec.org, spec.controller
-    units, nb, n = org.units, org.banks_per_unit, len(R)
-    Q = np.full((n, K.N_Q), -1, np.int64)
-    Q[:, K.Q_STATE] = K.IDLE
-    US = np.zeros((units, K.N_U), np.int64)
-    US[:, K.U_LEFT] = np.bincount(R[:, K.R_UNIT], minlength=units)
-    BS = np.zeros((units, nb, K.N_B), np.int64)
-    BS[:, :, K.B_OPEN] = -1
-    return (Q, np.zeros((units, nb, K.NC), np.int64),
-            np.zeros((units, org.ranks, 8), np.int64), np.zeros((units, org.ranks, 2), np.int64),
-            US, BS, np.zeros((units, ctl.read_queue), np.int64),
-            np.zeros((units, ctl.write_buffer), np.int64),
-            np.zeros((units, nb, ctl.bank_queue), np.int64), np.zeros((units, K.REFQ), np.int64))
+def _new_state(spec: DramSpec, P, REQ):
+    """Fresh UNIT and BANK arrays (see controller.py for their columns); resets REQ's progress."""
+    org = spec.org
+    units, nb = org.units, org.banks_per_unit
+    REQ[:, K.Q_STATE:] = -1
+    REQ[:, K.Q_STATE] = K.IDLE
+    UNIT = np.zeros((units, P[K.P_FAW_AT] + org.ranks * (K.FAW_MAX + 2)), np.int64)
+    UNIT[:, K.U_LEFT] = np.bincount(REQ[:, K.R_UNIT], minlength=units)
+    BANK = np.zeros((units, nb, K.B_CQ + spec.controller.bank_queue), np.int64)
+    BANK[:, :, K.B_OPEN] = -1
+    b = np.arange(nb)
+    BANK[:, :, K.B_RANK] = b // org.banks_per_rank
+    BANK[:, :, K.B_GROUP] = b // org.banks_per_group
+    return UNIT, BANK
 
 
 def _check_capacity(trace: Trace, spec: DramSpec) -> None:
@@ -116,28 +120,32 @@ def _check_capacity(trace: Trace, spec: DramSpec) -> None:
 
 
 def _arrays(spec: DramSpec, addr, is_write, issue, dramsim3: bool, phantom: bool):
-    """P (parameters), R (requests) and the compiled timing tables (lat, relm, rank_of)."""
+    """P (parameters), the compiled latency table and REQ (the requests)."""
     org, ctl = spec.org, spec.controller
     f = spec.address_mapping.decode(addr)
-    lat, relm, rank_of, faw_n, faw_t = compile_rules(spec)
-    if faw_n > 8:
-        raise NotImplementedError(f"pimsim: an activation window of {faw_n} ACTs (at most 8)")
+    lat, faw_n, faw_t = compile_rules(spec)
+    if faw_n > K.FAW_MAX:
+        raise NotImplementedError(f"pimsim: an activation window of {faw_n} ACTs "
+                                  f"(at most {K.FAW_MAX})")
     P = np.zeros(K.N_P, np.int64)
     P[[K.P_NB, K.P_BPR, K.P_BQ, K.P_RQ, K.P_WQ, K.P_DRAIN_LOW, K.P_HITCAP, K.P_DUAL]] = (
         org.banks_per_unit, org.banks_per_rank, ctl.bank_queue, ctl.read_queue,
         ctl.write_buffer, ctl.write_drain_low, ctl.row_hit_cap, ctl.dual_issue)
-    P[[K.P_RD_DELAY, K.P_WR_DELAY, K.P_FAW_N, K.P_FAW_T, K.P_RANKS, K.P_DRAMSIM3, K.P_UNITS,
+    P[[K.P_RD_DELAY, K.P_WR_DELAY, K.P_FAW_N, K.P_FAW_T, K.P_RANKS, K.P_DRAMSIM3,
        K.P_PHANTOM]] = (spec.read_delay, spec.write_delay, faw_n, faw_t, org.ranks, dramsim3,
-                         org.units, phantom)
+                        phantom)
     # DRAMsim3's default RANK_LEVEL_STAGGERED refresh: one rank every tREFI / ranks
     P[K.P_REF_INTERVAL] = spec.params["tREFI"] // org.ranks
-    R = np.empty((len(addr), K.N_R), np.int64)
-    R[:, K.R_UNIT] = f["ch"] * org.pseudo_channels + f["pc"]
-    R[:, K.R_BANK] = (f["ra"] * org.bank_groups + f["bg"]) * org.banks_per_group + f["ba"]
-    R[:, K.R_ROW], R[:, K.R_COL] = f["ro"], f["co"]
-    R[:, K.R_WRITE], R[:, K.R_ISSUE] = is_write, issue
-    R[:, K.R_PREV_RD], R[:, K.R_PREV_WR] = _previous_same_address(addr, is_write)
-    return P, R, (lat, relm, rank_of)
+    P[K.P_RQ_AT] = K.U_FIXED
+    P[K.P_WQ_AT] = K.U_FIXED + ctl.read_queue
+    P[K.P_FAW_AT] = K.U_FIXED + ctl.read_queue + ctl.write_buffer
+    REQ = np.empty((len(addr), K.N_REQ), np.int64)
+    REQ[:, K.R_UNIT] = f["ch"] * org.pseudo_channels + f["pc"]
+    REQ[:, K.R_BANK] = (f["ra"] * org.bank_groups + f["bg"]) * org.banks_per_group + f["ba"]
+    REQ[:, K.R_ROW], REQ[:, K.R_COL] = f["ro"], f["co"]
+    REQ[:, K.R_WRITE], REQ[:, K.R_ISSUE] = is_write, issue
+    previous_same_address(addr, is_write, REQ[:, K.R_PREV_RD], REQ[:, K.R_PREV_WR])
+    return P, lat, REQ
 
 
 def compile_rules(spec: DramSpec):
@@ -170,45 +178,35 @@ def compile_rules(spec: DramSpec):
                                       "this engine simulates as independent controllers")
         for rel in covers:
             lat[rel, a, b] = max(lat[rel, a, b], rule.latency)
-    org = spec.org
-    nb = org.banks_per_unit
-    b = np.arange(nb)
-    rank, group = b // org.banks_per_rank, b // org.banks_per_group
-    relm = np.where(rank[:, None] != rank[None, :], K.OTHER_RANK,
-                    np.where(group[:, None] != group[None, :], K.SAME_RANK,
-                             np.where(b[:, None] != b[None, :], K.SAME_BANKGROUP, K.SAME_BANK)))
-    return lat, relm.astype(np.int64), rank.astype(np.int64), faw_n, faw_t
+    return lat, faw_n, faw_t
 
 
-def _previous_same_address(addr, is_write):
-    """For each request, the latest earlier read and the latest earlier write of the same
-    address (-1: none): what read merging and write forwarding look up."""
-    n = len(addr)
-    order = np.lexsort((np.arange(n), addr))
-    sorted_addr = addr[order]
-    group_start = np.searchsorted(sorted_addr, sorted_addr, side="left")
-    pos = np.arange(n)
-    found = []
-    for want_write in (False, True):
-        mark = np.where(is_write[order] == want_write, pos, -1)
-        last = np.maximum.accumulate(mark)  # latest matching position at or before each
-        prev = np.full(n, -1, np.int64)
-        prev[1:] = last[:-1]  # strictly before
-        prev = np.where(prev >= group_start, prev, -1)
-        out = np.full(n, -1, np.int64)
-        out[order] = np.where(prev >= 0, order[np.maximum(prev, 0)], -1)
-        found.append(out)
-    return found[0], found[1]
+@njit(cache=True)
+def previous_same_address(addr, is_write, prev_rd, prev_wr):
+    """For each request, the latest earlier read and write of the same address (-1: none):
+    what read merging and write forwarding look up. An open-addressing hash table, O(n)."""
+    size = 1
+    while size < 2 * len(addr) + 2:
+        size *= 2
+    keys = np.full(size, -1, np.int64)
+    last = np.full((size, 2), -1, np.int64)
+    for i in range(len(addr)):
+        h = (addr[i] * 0x9E3779B97F4A7C15) & (size - 1)  # Fibonacci hashing
+        while keys[h] != -1 and keys[h] != addr[i]:
+            h = (h + 1) & (size - 1)
+        keys[h] = addr[i]
+        prev_rd[i], prev_wr[i] = last[h, 0], last[h, 1]
+        last[h, 1 if is_write[i] else 0] = i
 
 
-def _result(spec, frontend, trace, R, Q, counts, raw_log, wall_s):
+def _result(spec, frontend, trace, REQ, counts, raw_log, wall_s):
     n_trace = len(trace)
     cycles = int(counts[K_END]) + 1 if n_trace else 0
-    complete, write = Q[:, K.Q_COMPLETE], R[:, K.R_WRITE].astype(bool)
+    complete, write = REQ[:, K.Q_COMPLETE], REQ[:, K.R_WRITE].astype(bool)
     done = complete >= 0
     reads = done & ~write
-    latency = (complete - Q[:, K.Q_ADDED])[reads]
-    from_issue = (complete - R[:, K.R_ISSUE])[:n_trace][reads[:n_trace]]
+    latency = (complete - REQ[:, K.Q_ADDED])[reads]
+    from_issue = (complete - REQ[:, K.R_ISSUE])[:n_trace][reads[:n_trace]]
     reads_done, writes_done = int(reads.sum()), int((done & write).sum())
     commands = {c.name: int(counts[i]) for i, c in enumerate(DRAM_COMMANDS)}
     column = commands["RD"] + commands["WR"]
@@ -226,7 +224,8 @@ def _result(spec, frontend, trace, R, Q, counts, raw_log, wall_s):
         avg_read_latency_from_issue_cycles=float(from_issue.mean()) if from_issue.size else 0.0,
         row_hit_rate=hits / column if column else 0.0, commands=commands, row_hits=hits,
         dual_commands=int(counts[K_DUAL]), phantom_read=bool(counts[K_PHANTOM]),
-        peak_bandwidth_gbps=spec.peak_bandwidth / 1e9, energy_j=energy, wall_s=wall_s,
+        peak_bandwidth_gbps=spec.peak_bandwidth / 1e9, energy_j=energy, tck_ns=spec.tCK_ns,
+        controller_ticks=int(counts[K_TICKS]), wall_s=wall_s,
         log=_log_array(spec, raw_log))
 
 
