@@ -13,6 +13,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer v
 
 import pimc
 from pimc.cli_analyze import analyze
+from pimc.cli_dram import dram
 from pimc.cli_targets import targets_app
 from pimc.errors import PimcError
 from pimc.output import split_chunks, write_atomically
@@ -21,6 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="pimc: compile LLM graphs to NPU + processing-in-memory hardware.")
 app.add_typer(targets_app, name="targets")
 app.command()(analyze)
+app.command()(dram)
 
 
 def _version(value: bool) -> None:
