@@ -87,10 +87,9 @@ def test_tfaw_limits_the_fifth_act():
 ])
 def test_tccd_long_within_a_bank_group_short_across(memory, same_group, other_group):
     spec = get_spec(memory)
-    mapping = {name: shift for name, shift, _ in spec.address_mapping.fields}
 
     def at(bg, ba, col):
-        return bg << mapping["bg"] | ba << mapping["ba"] | col << mapping["co"]
+        return spec.address_mapping.encode(bg=bg, ba=ba, co=col)
 
     for second_group, gap in ((0, same_group), (1, other_group)):
         requests = [(at(0, 0, c), "READ", 0) for c in range(8)] + \
@@ -213,6 +212,17 @@ def test_rule_table_gives_dramsim3_command_gaps():
     assert gap["bankgroup", "WR", "RD", False] == 14 and gap["rank", "WR", "RD", False] == 12
     assert gap["bank", "RD", "PRE", False] == 5 and gap["bank", "WR", "PRE", False] == 22
     assert gap["bank", "ACT", "ACT", False] == 48 and gap["rank", "REF", "ACT", False] == 260
+
+
+def test_mixed_radix_mapping():
+    spec = get_spec("attacc-bank")  # 5 stacks x 16 channels: not a power of two
+    assert spec.org.channels == 80
+    m = spec.address_mapping
+    a = m.encode(ch=79, pc=1, ra=1, bg=3, ba=2, ro=1234, co=31)
+    assert {k: int(v[0]) for k, v in m.decode(np.array([a])).items()} == \
+        dict(ch=79, pc=1, ra=1, bg=3, ba=2, ro=1234, co=31)
+    assert m.encode(ch=79, pc=1, ra=1, bg=3, ba=3, ro=spec.org.rows - 1, co=31) + \
+        spec.org.access_bytes == spec.org.capacity_bytes
 
 
 def test_target_memory_builds_the_same_table():

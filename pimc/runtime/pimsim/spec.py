@@ -16,7 +16,6 @@ maximum over every rule that matches them.
 from __future__ import annotations
 
 import ast
-import math
 import operator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -185,12 +184,13 @@ class Controller:
 @dataclass(frozen=True, slots=True)
 class AddressMapping:
     """Byte address -> coordinates. `scheme` lists two-letter fields from the most significant
-    to the least (DRAMsim3's notation: ch, pc (pseudo-channel), ra, bg, ba, ro, co); the
-    low log2(access_bytes) bits are the offset inside one access and are dropped."""
+    to the least (DRAMsim3's notation: ch, pc (pseudo-channel), ra, bg, ba, ro, co) under the
+    offset inside one access, which is dropped. With power-of-two counts each field is a bit
+    field, as in DRAMsim3; other counts (5 stacks of 16 channels) decode as mixed-radix digits."""
 
     scheme: str
     org: Organisation
-    fields: tuple[tuple[str, int, int], ...] = field(init=False)  # (name, shift, width)
+    strides: tuple[tuple[str, int, int], ...] = field(init=False)  # (name, bytes, count), LSB up
 
     def __post_init__(self):
         names = [self.scheme[i:i + 2] for i in range(0, len(self.scheme), 2)]
@@ -203,26 +203,31 @@ class AddressMapping:
             raise SpecError(f"address mapping '{self.scheme}': expected two-letter fields from "
                             f"{', '.join(known)}, each once; fields with more than one value must "
                             f"appear (e.g. 'rorabgbachco')")
-        shift = _log2(self.org.access_bytes, "access_bytes")
-        fields = []
+        stride, strides = self.org.access_bytes, []
         for name in reversed(names):
-            width = _log2(self.org.count(name), name)
-            fields.append((name, shift, width))
-            shift += width
-        fields += [(name, 0, 0) for name in known if name not in names]  # always 0
-        object.__setattr__(self, "fields", tuple(fields))
+            strides.append((name, stride, self.org.count(name)))
+            stride *= self.org.count(name)
+        strides += [(name, stride, 1) for name in known if name not in names]  # always 0
+        object.__setattr__(self, "strides", tuple(strides))
+
+    @property
+    def fields(self) -> tuple[tuple[str, int, int], ...]:
+        """(name, shift, width) bit fields, when every count is a power of two."""
+        out = []
+        for name, stride, count in self.strides:
+            if count & (count - 1) or stride & (stride - 1):
+                raise SpecError(f"address mapping '{self.scheme}': {name} has {count} values, "
+                                "not a power of two, so it is not a bit field; use encode()")
+            out.append((name, stride.bit_length() - 1, count.bit_length() - 1))
+        return tuple(out)
 
     def decode(self, addresses):
         """{field: array} for an integer numpy array of byte addresses."""
-        return {name: (addresses >> shift) & ((1 << width) - 1)
-                for name, shift, width in self.fields}
+        return {name: addresses // stride % count for name, stride, count in self.strides}
 
-
-def _log2(value: int, what: str) -> int:
-    bits = int(math.log2(value)) if value > 0 else -1
-    if bits < 0 or 1 << bits != value:
-        raise SpecError(f"address mapping: {what} = {value} is not a power of two")
-    return bits
+    def encode(self, **coords: int) -> int:
+        """The lowest byte address of the given coordinates (absent ones are 0)."""
+        return sum(coords.get(name, 0) * stride for name, stride, _ in self.strides)
 
 
 @dataclass(frozen=True)
