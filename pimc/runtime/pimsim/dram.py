@@ -84,7 +84,7 @@ def run_trace(trace: Trace | str | Path, memory="hbm2", frontend: str = "default
         UNIT, BANK = _new_state(spec, P, REQ)
         counts = np.zeros(N_COUNTERS, np.int64)
         log = np.empty((capacity, LOG_FIELDS), np.int64)
-        n_log = simulate(P, lat, REQ, UNIT, BANK, order, ustart, counts, log)
+        n_log = simulate(P, lat, REQ, UNIT, BANK, order, ustart, counts, log) if len(REQ) else 0
         if n_log != -1:
             break
         capacity *= 2  # the log filled up: run again with room for twice as many commands
@@ -149,9 +149,9 @@ def _arrays(spec: DramSpec, addr, is_write, issue, dramsim3: bool, phantom: bool
 
 
 def compile_rules(spec: DramSpec):
-    """The timing table as arrays: lat[relation, prev, next] (the largest latency of any rule
-    that covers two banks in that relation), the bank-pair relation matrix, each bank's rank
-    and the activation window (count, tCK)."""
+    """The timing table as arrays: lat[relation, prev, next], the largest latency of any rule
+    that covers two banks in that relation (controller.SAME_BANK ... OTHER_RANK), and the
+    activation window (ACT count, tCK)."""
     names = [c.name for c in spec.commands]
     if tuple(names[:K.NC]) != tuple(c.name for c in DRAM_COMMANDS):
         raise SpecError(f"{spec.name}: the command set must begin with "

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from numba import njit
+
 from pimc.errors import PimcError
+
 
 class TraceError(PimcError):
     """A trace that cannot be read, a malformed line, or a request the memory cannot serve."""
@@ -43,9 +46,82 @@ def read_trace(path: str | Path) -> Trace:
 
 
 def parse_trace(text: str | bytes, name: str = "<trace>") -> Trace:
-    # Line by line on bytes (about 0.5 us a line): whole-file tokenising is no faster once it
-    # has checked every line's shape, and this names the bad line.
     data = text.encode() if isinstance(text, str) else text
+    addr, is_write, cycle, line, n = _scan(np.frombuffer(data, np.uint8))
+    if n >= 0:
+        return Trace(name, addr[:n], is_write[:n], cycle[:n], line[:n])
+    return _parse_lines(data, name)  # names the bad line (or accepts what the scanner could not)
+
+
+# Bytes the scanner treats as blanks within a line: space, tab, CR, VT, FF.
+_BLANK = np.zeros(256, np.bool_)
+_BLANK[[32, 9, 13, 11, 12]] = True
+_HEX = np.full(256, -1, np.int64)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _HEX[ord(chr(_c).upper())] = _i
+
+
+@njit(cache=True)
+def _scan(data):
+    """The whole file in one pass (20x faster than Python, line by line). Returns arrays and
+    the request count, or a count of -1 when any line is not plainly well formed."""
+    n_max = 1
+    for c in data:
+        n_max += c == 10
+    addr = np.empty(n_max, np.int64)
+    write = np.empty(n_max, np.bool_)
+    cycle = np.empty(n_max, np.int64)
+    line = np.empty(n_max, np.int64)
+    i, n, number, size = 0, 0, 1, len(data)
+    while i < size:
+        while i < size and _BLANK[data[i]]:
+            i += 1
+        if i == size or data[i] == 10:  # a blank line
+            number += 1
+            i += 1
+            continue
+        if data[i] == 48 and i + 1 < size and (data[i + 1] | 32) == 120:  # "0x" or "0X"
+            i += 2
+        start, value = i, 0
+        while i < size and _HEX[data[i]] >= 0:
+            value = value * 16 + _HEX[data[i]]
+            i += 1
+        if i == start or i - start > 15 or i == size or not _BLANK[data[i]]:
+            return addr, write, cycle, line, -1  # (16 hex digits may pass 2^63: Python decides)
+        while i < size and _BLANK[data[i]]:
+            i += 1
+        if i + 4 <= size and data[i] == 82 and data[i + 1] == 69 and data[i + 2] == 65 \
+                and data[i + 3] == 68:  # READ
+            write[n] = False
+            i += 4
+        elif i + 5 <= size and data[i] == 87 and data[i + 1] == 82 and data[i + 2] == 73 \
+                and data[i + 3] == 84 and data[i + 4] == 69:  # WRITE
+            write[n] = True
+            i += 5
+        else:
+            return addr, write, cycle, line, -1
+        if i == size or not _BLANK[data[i]]:
+            return addr, write, cycle, line, -1
+        while i < size and _BLANK[data[i]]:
+            i += 1
+        start, when = i, 0
+        while i < size and 48 <= data[i] <= 57:
+            when = when * 10 + data[i] - 48
+            i += 1
+        if i == start or i - start > 18:
+            return addr, write, cycle, line, -1
+        while i < size and _BLANK[data[i]]:
+            i += 1
+        if i < size and data[i] != 10:
+            return addr, write, cycle, line, -1
+        addr[n], cycle[n], line[n] = value, when, number
+        n += 1
+        number += 1
+        i += 1
+    return addr, write, cycle, line, n
+
+
+def _parse_lines(data: bytes, name: str) -> Trace:
     addr, is_write, cycle, line = [], [], [], []
     for number, raw in enumerate(data.split(b"\n"), start=1):
         fields = raw.split()
