@@ -70,7 +70,9 @@ def hbm3(power_constraint: bool = True) -> DramSpec:
         tCCD_S=2, tCCD_L=4,  # source: [attacc] §2 nCCDS 2, nCCDL 4
         tWTR_S=8, tWTR_L=11, tWR=21,  # source: [attacc] §2 nWTRS 8, nWTRL 11, nWR 21
         tRTP=8,  # source: [attacc] §2 nRTPL 8 (RD -> PRE of the same bank)
-        tRTRS=3,  # source: [attacc] §2 nRTW 3, the bus turnaround where DRAMsim3 adds tRTRS
+        # source: [attacc] §2 nRTW 3: the read-to-write turnaround, the place DRAMsim3's
+        # formulas add tRTRS; AttAcc lists no separate rank-switch gap, so it serves for both
+        tRTRS=3,
         tRFC=456, tREFI=5070,  # source: [attacc] §2 nRFC 456 (350 ns), nREFI 5070
         tCCDAB=6 if power_constraint else 4,  # source: [attacc] §2 nCCDAB 6 (NPC: 4)
         tCCDSB=6 if power_constraint else 4)  # source: [attacc] §2 nCCDSB 6 (NPC: 4)
