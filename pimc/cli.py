@@ -14,6 +14,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer v
 import pimc
 from pimc.cli_analyze import analyze
 from pimc.cli_dram import dram
+from pimc.cli_pim import pim_kernel
 from pimc.cli_targets import targets_app
 from pimc.errors import PimcError
 from pimc.output import split_chunks, write_atomically
@@ -23,6 +24,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 app.add_typer(targets_app, name="targets")
 app.command()(analyze)
 app.command()(dram)
+app.command("pim-kernel")(pim_kernel)
 
 
 def _version(value: bool) -> None:
