@@ -226,4 +226,5 @@ RULES: dict[str, Rule] = {
     "llm.linear": _linear, "llm.attention": _attention, "llm.concat": _copy,
     "llm.embedding": _picked_rows, "llm.gather": _picked_rows, "llm.take": _picked_rows,
     "llm.topk": _reduce, "llm.moe": _moe,
+    "pim.gemv": _linear, "pim.attention": _attention,  # the same work, laid out for PIM
 }

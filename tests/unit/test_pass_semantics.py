@@ -4,17 +4,20 @@ import pytest
 
 from pimc.frontend.synthetic import DecoderShape, decoder_module
 from pimc.ir import parse, print_module
-from pimc.passes import PASSES, PassManager
+from pimc.passes import PASSES, PassManager, parse_pipeline
 from pimc.testing import assert_same_semantics, random_weights
 
 CFG = DecoderShape(layers=2, hidden=32, heads=4, kv_heads=2, ffn=64, vocab=40, dtype="f32")
 DIMS = {"B": 2, "T": 5, "S": 3}
 REQUIRED_OPTIONS = {"place-devices": {"target": "neupims"}}  # placement means nothing without one
+PREREQUISITES = {"lower-to-pim": "raise-llm-ops,place-devices{target=neupims}"}  # it lowers what was placed
 
 
 @pytest.mark.parametrize("name", list(PASSES))
 def test_pass_preserves_semantics(name):
     before = decoder_module(CFG)
+    if name in PREREQUISITES:
+        PassManager(parse_pipeline(PREREQUISITES[name])).run(before)
     after = parse(print_module(before))
     PassManager([PASSES.get(name)(**REQUIRED_OPTIONS.get(name, {}))]).run(after)
     assert print_module(after) != print_module(before), f"{name} changed nothing on the decoder"

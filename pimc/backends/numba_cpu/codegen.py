@@ -115,6 +115,8 @@ RULES = RuleTable("numba-cpu", {
                                     f"{op.attr('scale')!r})"),
     "llm.moe": lambda op, a: f"K.moe({', '.join(a)}, {op.attr('top_k')}, {op.attr('normalize')})",
 })
+_SAME_WORK = {"pim.gemv": "llm.linear", "pim.attention": "llm.attention"}  # layouts differ only
+RULES.rules.update({pim: RULES.rules[llm] for pim, llm in _SAME_WORK.items()})
 
 
 # Ops that write their result into a buffer the driver hands them (`out=`, None for a fresh one).
@@ -131,6 +133,7 @@ OUT_RULES = {
                                  f"{op.attr('normalize')}, out={o})"),
     "llm.matmul": lambda op, a, o: _matmul(op, a)[:-1] + f", out={o})",
 }
+OUT_RULES.update({pim: OUT_RULES[llm] for pim, llm in _SAME_WORK.items()})
 _VIEWS = frozenset({"llm.reshape", "llm.transpose", "llm.slice", "llm.expand"})
 
 

@@ -117,7 +117,8 @@ def _linear_behind(v: Value) -> Operation | None:
     op = v.owner
     if isinstance(op, Operation) and op.name == "llm.reshape" and _single_use(op.operands[0]):
         op = op.operands[0].owner
-    if isinstance(op, Operation) and op.name == "llm.linear" and _single_use(op.results[0]):
+    if isinstance(op, Operation) and op.name in ("llm.linear", "pim.gemv") \
+            and _single_use(op.results[0]):
         return op
     return None
 

@@ -1,0 +1,100 @@
+"""lower-to-pim: decode GEMV and attention that place-devices put on `pim` become pim ops that
+carry their data layout over the target's channels, banks and rows.
+
+    pimc opt f.mlir -p 'place-devices{target=neupims,batch=1},lower-to-pim'
+
+- `llm.linear` without bias on `pim` -> `pim.gemv`, row-tiled: W [N, K] in `units` blocks of
+  ceil(N / units) output rows, one block per PIM unit, each stored at the PIM's element type.
+  A block that does not fit its unit's share of the memory is an error naming the op.
+- `llm.attention` without mask on `pim` -> `pim.attention`, head-per-channel (AttAcc).
+- Other ops on `pim` (llm.moe, llm.matmul over a cache, a linear with bias) stay llm ops: no
+  PIM kernel generator handles them yet, and their backend rule still runs them.
+
+The target is `target=` or the module's `pimc.target` (set by place-devices). Ops keep their
+`device`, `cost` and location, so analysis and reports read the lowered IR as before.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pimc.errors import OptionError, PassFailure
+from pimc.ir.attrs import StrAttr
+from pimc.ir.builder import Builder
+from pimc.ir.core import Operation
+from pimc.ir.dialects.builtin import ModuleOp
+from pimc.ir.printer import print_op
+from pimc.passes.base import Context, Pass
+from pimc.targets import Target, get_target
+
+# Bytes per element of the PIM units' arithmetic (targets/spec.py DType names).
+_DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp8": 1}
+_KEEP = ("device", "cost")
+
+
+def _device(op: Operation) -> str | None:
+    attr = op.attributes.get("device")
+    return getattr(attr, "device", None)
+
+
+@dataclass(frozen=True)
+class LowerToPim(Pass):
+    """Rewrite PIM-placed decode GEMV (llm.linear) and attention into pim.gemv/pim.attention
+    with the target's row-tiled and head-per-channel layouts."""
+
+    name = "lower-to-pim"
+    target: str = ""
+
+    def apply(self, ctx: Context, module: ModuleOp) -> None:
+        target = self._target(module)
+        for func in module.funcs:
+            for op in list(func.body.ops):
+                if _device(op) != "pim":
+                    continue
+                if op.name == "llm.linear" and len(op.operands) == 2:
+                    _replace(op, "pim.gemv", _gemv_layout(op, target))
+                elif op.name == "llm.attention" and len(op.operands) == 3:
+                    memory = target.memory
+                    _replace(op, "pim.attention", {
+                        "channels": memory.total_channels * memory.pseudo_channels,
+                        "banks_per_channel": memory.banks_per_channel,
+                        "causal": op.attr("causal") or None, "scale": op.attr("scale")})
+
+    def _target(self, module: ModuleOp) -> Target:
+        name = self.target
+        if not name:
+            attr = module.attributes.get("pimc.target")
+            if not isinstance(attr, StrAttr):
+                raise OptionError("pass 'lower-to-pim' needs a target: give target=<preset or "
+                                  ".toml> or run place-devices first (it sets pimc.target)")
+            name = attr.value
+        target = get_target(name)
+        if target.pim is None or not target.memory.has_banks:
+            raise OptionError(f"pass 'lower-to-pim': target '{target.name}' has no in-bank PIM "
+                              "with a bank organisation to lay data out over")
+        return target
+
+
+def _gemv_layout(op: Operation, target: Target) -> dict:
+    n, k = op.operands[1].type.shape
+    memory, pim = target.memory, target.pim
+    units = pim.units(memory)
+    rows_per_unit = math.ceil(n / units)
+    block_bytes = rows_per_unit * k * _DTYPE_BYTES.get(pim.dtype, 2)
+    capacity = memory.capacity_bytes
+    if capacity is not None and block_bytes > capacity / units:
+        raise PassFailure(f"lower-to-pim: {n}x{k} weight needs {block_bytes} bytes per PIM unit, "
+                          f"more than the {int(capacity / units)} bytes a unit of "
+                          f"'{target.name}' holds", print_op(op))
+    return {"units": units, "rows_per_unit": rows_per_unit, "row_bytes": memory.row_bytes,
+            "dram_rows_per_unit": math.ceil(block_bytes / memory.row_bytes)}
+
+
+def _replace(op: Operation, name: str, layout: dict) -> None:
+    kept = {key: op.attributes[key] for key in _KEEP if key in op.attributes}
+    new = Builder.before_op(op).create(name, list(op.operands), layout,
+                                       [r.type for r in op.results], loc=op.loc,
+                                       names=[r.name_hint for r in op.results])
+    new.attributes.update(kept)
+    new.src = op.src
+    op.replace_with_values(new.results)
