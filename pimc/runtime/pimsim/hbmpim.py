@@ -138,6 +138,13 @@ def gemv_tiles(rows: int, cols: int, channels: int) -> tuple[int, int]:
     return n_out, n_in
 
 
+def tiles_per_out(n_in: int, parity: int) -> int:
+    """Input tiles per output tile in the even (parity 0) or odd bank. PIMSimulator uses
+    n_in // 2 for both, which overlaps the even bank's tiles when n_in is odd and there is more
+    than one output tile; the cycles are the same either way."""
+    return -(-n_in // 2) if parity == 0 else n_in // 2
+
+
 def gemv_txns(n_out: int, n_in: int, x_bursts=None) -> list[Txn]:
     out: list[Txn] = []
     _prologue(out, program("GEMV", even_jumps=GRFS * -(-n_in // 2) - 1,
@@ -151,7 +158,7 @@ def gemv_txns(n_out: int, n_in: int, x_bursts=None) -> list[Txn]:
                     out.append(Txn(True, 1, REG_ROW, 8 + g, "WRIO_TO_GRF_",
                                    None if data is None else data[g]))
                 out[-1].tag += BAR
-                col = GRFS * GRFS * (i // 2 + j * (n_in // 2))
+                col = GRFS * GRFS * (i // 2 + j * tiles_per_out(n_in, parity))
                 for c_idx in range(0, 64, 8):
                     _group(out, False, parity, 0, col + c_idx, "MAC_")
         col = n_out * (n_in // 2) * 64 + j * GRFS
@@ -188,9 +195,10 @@ class HbmPimResult:
 
 def run_kernel(kernel: str, *, elements: int | None = None, rows: int | None = None,
                cols: int | None = None, channels: int = 64, x=None, y=None, w=None,
-               refresh: bool = True) -> HbmPimResult:
+               refresh: bool = True, strict_refresh: bool = False) -> HbmPimResult:
     """Run one kernel. Functional mode when operands are given: add/mul (x, y), relu (x),
-    gemv (w: rows x cols, x: cols); the result is in `.output` (fp16)."""
+    gemv (w: rows x cols, x: cols); the result is in `.output` (fp16). `strict_refresh`: see
+    hbmpim_ctrl (False reproduces PIMSimulator's refresh exactly, PRE -> REF included)."""
     from pimc.runtime.pimsim.hbmpim_data import gemv_load, gemv_output, elt_load, elt_output
     kernel = kernel.lower()
     if kernel not in KERNELS:
@@ -212,7 +220,7 @@ def run_kernel(kernel: str, *, elements: int | None = None, rows: int | None = N
             elt_load(dev, kernel, x, y, elements)
         txns, shape = eltwise_txns(kernel, n_tile), dict(elements=elements)
     ch = Channel(Timing.from_params(spec.derived_params), ranks=spec.org.ranks,
-                 device=dev, refresh=refresh)
+                 device=dev, refresh=refresh, strict_refresh=strict_refresh)
     run = ch.run(txns)
     counts: dict[str, int] = {}
     for rec in run.issued:

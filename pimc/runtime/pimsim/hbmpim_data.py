@@ -9,6 +9,11 @@ import numpy as np
 from pimc.errors import PimcError
 from pimc.runtime.pimsim.hbmpim_pim import COLS, LANES, Device
 
+
+def tiles_per_out(n_in: int, parity: int) -> int:
+    from pimc.runtime.pimsim.hbmpim import tiles_per_out as f
+    return f(n_in, parity)
+
 ELT_ROWS = (0, 128, 256)
 GRFS = 8
 
@@ -69,7 +74,7 @@ def gemv_load(dev: Device, w, x, n_out: int, n_in: int):
     grfb, grfa = k // 8, k % 8
     for j in range(n_out):
         for t in range(n_in):
-            base = 64 * (t // 2 + j * (n_in // 2))
+            base = 64 * (t // 2 + j * tiles_per_out(n_in, t % 2))
             r, c = (base + k) // COLS, (base + k) % COLS
             for g in range(8 * C):
                 ch, p = g // 8, g % 8
