@@ -43,6 +43,18 @@ def _attention(target, opts: dict) -> dict:
 register_kernel("attention", _attention)
 
 
+def _hbm_pim(kernel: str) -> KernelRunner:
+    """Samsung HBM-PIM kernels (pimsim.hbmpim, PIMSimulator's sequences): -t hbm-pim."""
+    def run(target, opts: dict) -> dict:
+        from pimc.runtime.pimsim.hbmpim import run_kernel_for_target
+        return run_kernel_for_target(kernel, target, opts)
+    return run
+
+
+for _name in ("gemv", "add", "mul", "relu"):
+    register_kernel(_name, _hbm_pim(_name))
+
+
 def pim_kernel(kernel: Annotated[str, typer.Argument(help="attention (AttAcc decode attention); others as registered (gemv, add, mul, relu).")],
                target: Annotated[str, typer.Option("--target", "-t", help="A pimc target with [pim] (attacc-bank, attacc-bankgroup, attacc-buffer, hbm-pim...).")],
                set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one target field: key.path=value (e.g. pim.power_constraint=false).")] = None,

@@ -279,3 +279,31 @@ def compare_trace(ours: list[dict], reference: list[dict]) -> list[str]:
         if bad:
             diffs.append(f"row {i}: " + ", ".join(bad))
     return diffs
+
+
+def run_kernel_for_target(kernel: str, target, opts: dict) -> dict:
+    """`pimc pim-kernel gemv|add|mul|relu -t hbm-pim`: the kernel on the target's pseudo-channels,
+    PIMSimulator's cycles at the target's tCK, energy at the target's DRAM pJ per bit.
+    `opts`: rows, cols (gemv) or elements (add/mul/relu)."""
+    mem = target.memory
+    if not mem.has_banks or mem.bank_groups * mem.banks_per_group != BANKS or mem.timing is None:
+        raise PimcError(f"-t {target.name}: the {kernel} kernel runs on Samsung HBM-PIM; the "
+                        f"target needs [memory] with 16 banks per pseudo-channel and "
+                        f"[memory.timing] (e.g. -t hbm-pim)")
+    channels = mem.total_channels * mem.pseudo_channels
+    if kernel == "gemv":
+        for name in ("rows", "cols"):
+            if opts.get(name) is None:
+                raise PimcError(f"--{name}: required by kernel 'gemv'")
+        res = run_kernel("gemv", rows=opts["rows"], cols=opts["cols"], channels=channels)
+    else:
+        if opts.get("elements") is None:
+            raise PimcError(f"--elements: required by kernel '{kernel}'")
+        res = run_kernel(kernel, elements=opts["elements"], channels=channels)
+    out = res.summary()
+    out["time_s"] = res.cycles * mem.timing.tCK_ns * 1e-9
+    out["bandwidth_gbps"] = res.bandwidth_gbps * res.tck_ns / mem.timing.tCK_ns
+    pj = target.energy.dram_pj_per_bit if target.energy is not None else None
+    if pj is not None and res.energy_j is not None:
+        out["energy_j"] = res.energy_j * pj / pimsim_spec().energy_pj_per_bit
+    return out
