@@ -123,6 +123,18 @@ def eltwise_txns(kernel: str, n_tile: int) -> list[Txn]:
     return out
 
 
+def placement_txns(kernel: str, elements: int, channels: int) -> list[Txn]:
+    """The operand writes of PIMSimulator's functional flow (preloadNoReplacement: bursts in
+    address order, Scheme8 puts consecutive bursts on consecutive channels, then banks, bank
+    groups, columns, rows), for one channel."""
+    n, out = elements // LANES // channels, []
+    for base in ELT_ROWS[:1 if kernel == "relu" else 2]:
+        for b in range(n):
+            colg = b // BANKS
+            out.append(Txn(True, (b // 4) % 4 * 4 + b % 4, base + colg // COLS, colg % COLS))
+    return out
+
+
 def gemv_tiles(rows: int, cols: int, channels: int) -> tuple[int, int]:
     if rows <= 0 or cols <= 0:
         raise PimcError(f"--rows/--cols: GEMV needs positive sizes; got {rows} x {cols}")
@@ -182,6 +194,7 @@ class HbmPimResult:
     log: np.ndarray = field(repr=False)  # channel 0's commands, check.py's LOG_FIELDS
     trace: list = field(repr=False)  # channel 0's rows in the reference trace's format
     output: np.ndarray | None = field(default=None, repr=False)
+    placement_cycles: int | None = None  # after_placement: the operand writes' own cycles
 
     @property
     def time_s(self) -> float:
@@ -195,10 +208,14 @@ class HbmPimResult:
 
 def run_kernel(kernel: str, *, elements: int | None = None, rows: int | None = None,
                cols: int | None = None, channels: int = 64, x=None, y=None, w=None,
-               refresh: bool = True, strict_refresh: bool = False) -> HbmPimResult:
+               refresh: bool = True, strict_refresh: bool = False,
+               after_placement: bool = False) -> HbmPimResult:
     """Run one kernel. Functional mode when operands are given: add/mul (x, y), relu (x),
     gemv (w: rows x cols, x: cols); the result is in `.output` (fp16). `strict_refresh`: see
-    hbmpim_ctrl (False reproduces PIMSimulator's refresh exactly, PRE -> REF included)."""
+    hbmpim_ctrl (False reproduces PIMSimulator's refresh exactly, PRE -> REF included).
+    `after_placement` (add/mul/relu): first write the operands through the channel in SB mode,
+    as PIMSimulator's functional flow does, and time the kernel from there (open rows and the
+    refresh phase carry over); `placement_cycles` holds the placement's own cycles."""
     from pimc.runtime.pimsim.hbmpim_data import gemv_load, gemv_output, elt_load, elt_output
     kernel = kernel.lower()
     if kernel not in KERNELS:
@@ -221,6 +238,12 @@ def run_kernel(kernel: str, *, elements: int | None = None, rows: int | None = N
         txns, shape = eltwise_txns(kernel, n_tile), dict(elements=elements)
     ch = Channel(Timing.from_params(spec.derived_params), ranks=spec.org.ranks,
                  device=dev, refresh=refresh, strict_refresh=strict_refresh)
+    placement = None
+    if after_placement:
+        if kernel == "gemv":
+            raise PimcError("after_placement: only the element-wise kernels (add, mul, relu)")
+        placement = ch.run(placement_txns(kernel, elements, channels)).cycles
+        dev.trace.clear()
     run = ch.run(txns)
     counts: dict[str, int] = {}
     for rec in run.issued:
@@ -239,7 +262,7 @@ def run_kernel(kernel: str, *, elements: int | None = None, rows: int | None = N
             elt_output(dev, elements)
     return HbmPimResult(kernel, shape, channels, run.cycles, spec.tCK_ns, counts, pim,
                         inner_bytes / t / 1e9, energy, _log(run.issued), trace_rows(dev.trace),
-                        output)
+                        output, placement)
 
 
 def _log(issued) -> np.ndarray:

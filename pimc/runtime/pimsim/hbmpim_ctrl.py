@@ -130,6 +130,7 @@ class Channel:
         self.ref_rank, self.ref_waiting, self.ref_target = 0, False, 0
         self.next_pre_bank = 0  # (rank, bank) round robin index, rank-then-bank
         self.queue: list[Txn] = []
+        self.c = 0  # the next cycle: a second run() continues where the first one ended
 
     # -- issuability ----------------------------------------------------------------------
     def _same_bg(self, a: int, b: int) -> bool:
@@ -267,7 +268,8 @@ class Channel:
     def run(self, txns: list[Txn], max_cycles: int = 50_000_000) -> ChannelRun:
         out = ChannelRun()
         pending, nxt, n = txns, 0, len(txns)
-        c, t, end = 0, self.t, None
+        start = c = self.c
+        t, end, last_write = self.t, None, -1
         while True:
             # updateBankState
             live = self.countdown > 0
@@ -293,8 +295,10 @@ class Channel:
                     self.device.execute(rec)
                 if cmd == "RD":
                     out.last_read = c
+                elif cmd == "WR":
+                    last_write = c
             # updateTransactionQueue: one transaction per cycle into the command queue
-            if c >= 1 and nxt < n and len(self.queue) < self.depth:
+            if c >= start + 1 and nxt < n and len(self.queue) < self.depth:
                 self.queue.append(pending[nxt])
                 nxt += 1
             for r in range(self.ranks):
@@ -303,11 +307,12 @@ class Channel:
             if nxt == n and not self.queue:
                 # Keep stepping (PREs still issue) until the last read's data has returned.
                 if end is None:
-                    end = out.last_read + t.rl + t.half_bl
+                    end = max(out.last_read + t.rl + t.half_bl, last_write + t.wl + t.half_bl)
                 if c > end:
                     break
             if c > max_cycles:
                 raise RuntimeError("hbm-pim channel did not drain")
         # The kernel ends when the last read's data has returned (PIMSIM.md §8).
-        out.cycles = end + 1
+        out.cycles = end + 1 - start
+        self.c = c
         return out
