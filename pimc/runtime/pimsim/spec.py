@@ -75,6 +75,13 @@ class Command:
     scope: str  # the level the command addresses: "bank", "rank", ...
     bus: str  # "row" or "column": HBM issues one row and one column command per cycle
     meaning: str
+    # Bank state, for the checker (PIM commands; the plain ones are known by name): `effect` is
+    # "open", "close", "access" or "" (none), and `banks` the banks it acts on: "scope" (every
+    # bank under the addressed node), "bank-all-groups" (the addressed bank index in every bank
+    # group, rank and pseudo-channel of the channel), "bank-all-pch" (the addressed bank in every
+    # pseudo-channel) or "" (none).
+    effect: str = ""
+    banks: str = ""
 
 
 DRAM_COMMANDS = (
@@ -131,6 +138,70 @@ DRAM_RULES = (
     ("rank", "WR", "WR", "nBL", "sibling"),
     ("rank", "REF", "ACT", "tRFC"),
     ("rank", "REF", "REF", "tRFC"),
+)
+
+# AttAcc's HBM3-PIM command set, appended after the five DRAM commands (/work/shared/reference/
+# ATTACC.md §3). Scope is the level whose rules the command is checked against (Ramulator 2's
+# node path stops there): all-bank ACTAB/PREA/MACAB act on the whole channel; MACSB and
+# ACTSB/PRESB address bank b of bank group 0, rank 0, pseudo-channel 0 and stand for bank b of
+# every bank group; MACPB and ACTPB/PREPB address one (rank, bank group, bank) of pCH 0 and stand
+# for it in both pseudo-channels.
+PIM_COMMANDS = (
+    Command("ACTAB", "channel", "row", "open one row in every bank of the channel", "open", "scope"),
+    Command("PREA", "channel", "row", "close every bank of the channel", "close", "scope"),
+    Command("MACAB", "channel", "column", "MAC in every bank (BA placement)", "access", "scope"),
+    Command("ACTSB", "bank", "row", "open bank b of every bank group", "open", "bank-all-groups"),
+    Command("PRESB", "bank", "row", "close bank b of every bank group", "close",
+            "bank-all-groups"),
+    Command("MACSB", "bank", "column", "MAC in bank b of every bank group (BG placement)",
+            "access", "bank-all-groups"),
+    Command("ACTPB", "bank", "row", "open one bank in both pseudo-channels", "open", "bank-all-pch"),
+    Command("PREPB", "bank", "row", "close one bank in both pseudo-channels", "close",
+            "bank-all-pch"),
+    Command("MACPB", "bank", "column", "MAC on the buffer die from one bank of both pCHs "
+            "(BUFFER placement)", "access", "bank-all-pch"),
+    Command("WRGB", "bank", "column", "write the query/input vector into the GEMV buffer"),
+    Command("MVSB", "bank", "column", "move GEMV results to the softmax buffer"),
+    Command("MVGB", "bank", "column", "move softmax output to the GEMV buffer"),
+    Command("SFM", "channel", "column", "softmax on the buffer die (no duration modelled)"),
+    Command("REFab", "pseudochannel", "row", "all-bank refresh of one pseudo-channel", "refresh",
+            "scope"),
+)
+_MOVES = ("WRGB", "MVSB", "MVGB", "SFM", "RD", "WR")  # share the pCH's internal data path
+# AttAcc's PIM timing rules (ATTACC.md §3 table), in the DRAM_RULES format. Left out on purpose:
+# the pCH-level rules into REFab (Ramulator checks REFab against channel rules only, so they
+# never bind) and any rule into SFM at a level below the channel (likewise never checked).
+PIM_RULES = (
+    *(("channel", "ACTAB", n, "2") for n in ("ACTAB", "ACT", "PRE", "PREA", "REFab")),
+    ("channel", "MACAB", "MACAB", "tCCDAB"),
+    ("channel", "ACTAB", "ACTAB", "tRC"),
+    ("channel", "ACTAB", "MACAB", "tRCD"),
+    ("channel", "ACTAB", "PREA", "tRAS"),
+    ("channel", "MACAB", "PREA", "tRTP"),
+    ("channel", "PREA", "ACTAB", "tRP"),
+    ("pseudochannel", "REFab", "ACTAB", "tRFC"),
+    *(("channel", "ACTSB", n, "2") for n in ("ACTSB", "ACT", "PRE", "PREA", "PRESB", "REFab")),
+    ("channel", "MACSB", "MACSB", "tCCDSB"),
+    ("bank", "ACTSB", "ACTSB", "tRC"),
+    ("bank", "ACTSB", "MACSB", "tRCD"),
+    ("bank", "ACTSB", "PRESB", "tRAS"),
+    ("bank", "MACSB", "PRESB", "tRTP"),
+    ("bank", "PRESB", "ACTSB", "tRP"),
+    ("pseudochannel", "REFab", "ACTSB", "tRFC"),
+    *(("channel", "ACTPB", n, "2") for n in ("ACTPB", "ACT", "PRE", "PREA", "PREPB", "REFab")),
+    ("channel", "MACPB", "MACPB", "nBL"),
+    ("rank", "MACPB", "MACPB", "tCCD_S"),
+    ("bankgroup", "MACPB", "MACPB", "tCCD_L"),
+    ("bank", "ACTPB", "ACTPB", "tRC"),
+    ("bank", "ACTPB", "MACPB", "tRCD"),
+    ("bank", "ACTPB", "PREPB", "tRAS"),
+    ("bank", "MACPB", "PREPB", "tRTP"),
+    ("bank", "PREPB", "ACTPB", "tRP"),
+    ("pseudochannel", "REFab", "ACTPB", "tRFC"),
+    *((level, a, b, f) for level, f in (("pseudochannel", "nBL"), ("rank", "tCCD_S"),
+                                        ("bankgroup", "tCCD_L"))
+      for a in _MOVES for b in _MOVES
+      if b != "SFM" and not (a in ("RD", "WR") and b in ("RD", "WR"))),
 )
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
