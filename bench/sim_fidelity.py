@@ -72,6 +72,53 @@ def dramsim3_section(full: bool) -> dict:
 # name -> section function(full) -> {"rows": [...], "bounds": {metric: max |error|}, ...}
 SECTIONS = {"dramsim3": dramsim3_section}
 
+PIMSIM = Path("/work/shared/reference/pimsim")
+
+
+def pimsimulator_section(full: bool) -> dict:
+    """Samsung PIMSimulator (HBM-PIM): every row of results_subset.csv with PIM cycles, run by
+    pimsim.hbmpim; harness_functional rows run after the operand placement, as measured. Cycles
+    use PIMSimulator's refresh (REF once no bank is open); `cycles_strict_refresh` waits tRP as
+    well, and its log is the one the checker verifies (the PIMSimulator-exact log breaks
+    PRE -> REF >= tRP at each refresh: `pimsimulator_refresh_violations`). The ADD and RELU
+    traces are compared row for row (`trace_rows_differing`)."""
+    from pimc.runtime.pimsim.check import check_log
+    from pimc.runtime.pimsim.hbmpim import compare_trace, pimsim_spec, run_kernel
+
+    spec, rows = pimsim_spec(), []
+    for ref in csv.DictReader(open(PIMSIM / "results_subset.csv")):
+        if not ref["pim_cycles"]:
+            continue
+        kernel, ch = ref["kernel"].lower(), int(ref["pim_chans"])
+        shape = dict(rows=int(ref["out_dim"]), cols=int(ref["in_dim"])) if kernel == "gemv" \
+            else dict(elements=int(ref["out_dim"]))
+        after = ref["source"] == "harness_functional"
+        exact = run_kernel(kernel, channels=ch, after_placement=after, **shape)
+        strict = run_kernel(kernel, channels=ch, after_placement=after, strict_refresh=True,
+                            **shape)
+        loose = [v for v in check_log(spec, exact.log)]
+        violations = check_log(spec, strict.log)
+        row = dict(workload=f"{ref['row_id']} {kernel} {'x'.join(map(str, shape.values()))} "
+                            f"{ch}ch {ref['source']}",
+                   metrics=dict(cycles=metric(exact.cycles, int(ref["pim_cycles"])),
+                                cycles_strict_refresh=metric(strict.cycles,
+                                                             int(ref["pim_cycles"]))),
+                   checker_violations=len(violations),
+                   first_violation=str(violations[0]) if violations else None,
+                   pimsimulator_refresh_violations=len(loose),
+                   only_pre_to_ref=all(v.rule is not None and (v.rule.prev, v.rule.next) ==
+                                       ("PRE", "REF") for v in loose))
+        if ref["source"] == "harness_bench_trace":
+            trace = f"trace_{ref['kernel']}_1ch.csv"
+            diffs = compare_trace(exact.trace, list(csv.DictReader(open(PIMSIM / trace))))
+            row.update(trace=trace, trace_rows=len(exact.trace), trace_rows_differing=len(diffs))
+        rows.append(row)
+    return dict(reference="Samsung PIMSimulator b464dde (HBM-PIM), results_subset.csv",
+                bounds=dict(cycles=0.10, cycles_strict_refresh=0.10), target=0.01, rows=rows)
+
+
+SECTIONS["pimsimulator"] = pimsimulator_section
+
 
 def summarise(section: dict) -> dict:
     rows, bounds = section["rows"], section["bounds"]

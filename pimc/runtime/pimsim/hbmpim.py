@@ -191,7 +191,7 @@ class HbmPimResult:
     pim_commands: int  # column commands that triggered a PIM instruction, all channels
     bandwidth_gbps: float  # bytes the PIM blocks read from their banks / time
     energy_j: float | None
-    log: np.ndarray = field(repr=False)  # channel 0's commands, check.py's LOG_FIELDS
+    log: np.ndarray = field(repr=False)  # channel 0's commands (placement's too), LOG_FIELDS
     trace: list = field(repr=False)  # channel 0's rows in the reference trace's format
     output: np.ndarray | None = field(default=None, repr=False)
     placement_cycles: int | None = None  # after_placement: the operand writes' own cycles
@@ -238,11 +238,12 @@ def run_kernel(kernel: str, *, elements: int | None = None, rows: int | None = N
         txns, shape = eltwise_txns(kernel, n_tile), dict(elements=elements)
     ch = Channel(Timing.from_params(spec.derived_params), ranks=spec.org.ranks,
                  device=dev, refresh=refresh, strict_refresh=strict_refresh)
-    placement = None
+    placement, placed = None, []
     if after_placement:
         if kernel == "gemv":
             raise PimcError("after_placement: only the element-wise kernels (add, mul, relu)")
-        placement = ch.run(placement_txns(kernel, elements, channels)).cycles
+        first = ch.run(placement_txns(kernel, elements, channels))
+        placement, placed = first.cycles, first.issued  # the log keeps them: rows stay open
         dev.trace.clear()
     run = ch.run(txns)
     counts: dict[str, int] = {}
@@ -261,7 +262,7 @@ def run_kernel(kernel: str, *, elements: int | None = None, rows: int | None = N
         output = gemv_output(dev, rows, n_out, n_in) if kernel == "gemv" else \
             elt_output(dev, elements)
     return HbmPimResult(kernel, shape, channels, run.cycles, spec.tCK_ns, counts, pim,
-                        inner_bytes / t / 1e9, energy, _log(run.issued), trace_rows(dev.trace),
+                        inner_bytes / t / 1e9, energy, _log(placed + run.issued), trace_rows(dev.trace),
                         output, placement)
 
 
