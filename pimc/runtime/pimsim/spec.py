@@ -77,7 +77,7 @@ class Command:
     meaning: str
     # Bank state, for the checker (PIM commands; the plain ones are known by name): `effect` is
     # "open", "close", "access" or "" (none), and `banks` the banks it acts on: "scope" (every
-    # bank under the addressed node), "bank-all-groups" (the addressed bank index in every bank
+    # bank under the addressed node), "channel" (every bank of the channel), "bank-all-groups" (the addressed bank index in every bank
     # group, rank and pseudo-channel of the channel), "bank-all-pch" (the addressed bank in every
     # pseudo-channel) or "" (none).
     effect: str = ""
@@ -142,14 +142,18 @@ DRAM_RULES = (
 
 # AttAcc's HBM3-PIM command set, appended after the five DRAM commands (/work/shared/reference/
 # ATTACC.md §3). Scope is the level whose rules the command is checked against (Ramulator 2's
-# node path stops there): all-bank ACTAB/PREA/MACAB act on the whole channel; MACSB and
-# ACTSB/PRESB address bank b of bank group 0, rank 0, pseudo-channel 0 and stand for bank b of
-# every bank group; MACPB and ACTPB/PREPB address one (rank, bank group, bank) of pCH 0 and stand
-# for it in both pseudo-channels.
+# node path stops there). A command's address is its request's (a bank of pCH 0, as AttAcc's
+# traces give it) and `banks` says what it acts on: ACTAB/MACAB are checked down the path to bank
+# 0 but act on every bank of the channel, PREA only against channel rules; MACSB and ACTSB/PRESB
+# address bank b of bank group 0, rank 0 and stand for bank b of every bank group; MACPB and
+# ACTPB/PREPB address one (rank, bank group, bank) of pCH 0 and stand for it in both pCHs. SFM
+# is always ready (no rule ends in it) but delays the data moves on its path.
 PIM_COMMANDS = (
-    Command("ACTAB", "channel", "row", "open one row in every bank of the channel", "open", "scope"),
-    Command("PREA", "channel", "row", "close every bank of the channel", "close", "scope"),
-    Command("MACAB", "channel", "column", "MAC in every bank (BA placement)", "access", "scope"),
+    Command("ACTAB", "bank", "row", "open one row in every bank of the channel", "open",
+            "channel"),
+    Command("PREA", "channel", "row", "close every bank of the channel", "close", "channel"),
+    Command("MACAB", "bank", "column", "MAC in every bank (BA placement)", "access",
+            "channel"),
     Command("ACTSB", "bank", "row", "open bank b of every bank group", "open", "bank-all-groups"),
     Command("PRESB", "bank", "row", "close bank b of every bank group", "close",
             "bank-all-groups"),
@@ -163,7 +167,7 @@ PIM_COMMANDS = (
     Command("WRGB", "bank", "column", "write the query/input vector into the GEMV buffer"),
     Command("MVSB", "bank", "column", "move GEMV results to the softmax buffer"),
     Command("MVGB", "bank", "column", "move softmax output to the GEMV buffer"),
-    Command("SFM", "channel", "column", "softmax on the buffer die (no duration modelled)"),
+    Command("SFM", "bank", "column", "softmax on the buffer die (no duration modelled)"),
     Command("REFab", "pseudochannel", "row", "all-bank refresh of one pseudo-channel", "refresh",
             "scope"),
 )
