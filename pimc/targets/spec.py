@@ -210,6 +210,9 @@ class Pim(Spec):
     mac_interval_tck: PositiveInt
     row_buffers: Literal[1, 2] = 1
     buffer_bytes: PositiveInt | None = None  # registers/buffers per unit
+    # AttAcc's power constraint on all-bank/same-bank MACs (HBM3_5.2Gbps nCCDAB = nCCDSB = 6;
+    # false: HBM3_5.2Gbps_NPC, 4). Absent: follows mac_interval_tck (> 4 -> constrained).
+    power_constraint: bool | None = None
     overhead_s: NonNegativeFloat = 0.0
 
     def units(self, memory: Memory) -> int:
