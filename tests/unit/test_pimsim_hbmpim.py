@@ -52,6 +52,19 @@ def test_trace_reproduced_command_for_command(kernel):
     assert modes == ["HAB", "BWRITE_CRF", "HAB_PIM", "HAB_mode", "SB_mode"]
 
 
+def test_gemv_timing_as_pimsim_md_section_5():
+    """PIMSIM.md §5, GEMV on one channel: 8 GRF_A writes at 172..200, ACT 207, 32 MAC reads at
+    222..346, PRE 348, ACT 362, next MAC read 377."""
+    trace = run_kernel("gemv", rows=64, cols=256, channels=1).trace
+    assert [int(r["cycle"]) for r in trace if r["command"] == "BWRITE_GRF_A"][:8] == \
+        list(range(172, 201, 4))
+    macs = [int(r["cycle"]) for r in trace if r["pim_instruction"].startswith("MAC")]
+    assert macs[:32] == list(range(222, 347, 4)) and macs[32] == 377
+    rows = [(int(r["cycle"]), r["command"]) for r in trace
+            if r["bank"] == "0" and r["kind"] == "dram_cmd" and 200 < int(r["cycle"]) < 380]
+    assert (207, "ACTIVATE") in rows and (348, "PRECHARGE") in rows and (362, "ACTIVATE") in rows
+
+
 def test_compare_trace_reports_a_moved_command():
     reference = reference_rows("trace_ADD_1ch.csv")
     ours = run_kernel("add", elements=4096, channels=1).trace

@@ -45,7 +45,7 @@ class Instr:
         if self.op == "NOP":
             return f"NOP {self.count + 1}x"
         if self.op == "JUMP":
-            return f"JUMP {self.count}x [PC - {pc + 1}]"
+            return f"JUMP {self.count}x [PC - {self.offset + 1}]"
         if self.op == "EXIT":
             return "EXIT"
         if self.op == "FILL":
