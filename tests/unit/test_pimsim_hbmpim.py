@@ -148,6 +148,30 @@ def test_functional_gemv_equals_numpy(rows, cols, channels):
                                atol=2e-3 * np.sqrt(cols) * np.abs(expected).max() / 4, rtol=1e-2)
 
 
+@pytest.mark.parametrize("kernel", ["add", "mul", "relu"])
+def test_functional_1m_on_64_channels_like_pimkernelfixture(kernel):
+    """Rows 57-59 of results_subset.csv: PIMKernelFixture's 1,048,576-element runs, every output
+    element equal to the reference."""
+    rng = np.random.default_rng(57)
+    x = rng.standard_normal(1 << 20).astype(np.float16)
+    y = rng.standard_normal(1 << 20).astype(np.float16)
+    result = run_kernel(kernel, elements=1 << 20, x=x, y=y)
+    expected = {"add": x + y, "mul": x * y, "relu": np.maximum(x, np.float16(0))}[kernel]
+    assert np.array_equal(result.output, expected) and result.cycles == \
+        {"add": 3349, "mul": 3349, "relu": 2042}[kernel]
+
+
+def test_functional_gemv_4096_on_64_channels():
+    """The PIMBenchFixture.gemv shape with data: 4096 x 4096, one output tile of 4096 rows."""
+    rng = np.random.default_rng(4096)
+    w = (rng.standard_normal((4096, 4096)) * 0.05).astype(np.float16)
+    x = rng.standard_normal(4096).astype(np.float16)
+    result = run_kernel("gemv", rows=4096, cols=4096, w=w, x=x)
+    expected = w.astype(np.float64) @ x.astype(np.float64)
+    assert np.abs(result.output - expected).max() <= 0.01 * np.abs(expected).max()
+    assert result.cycles == pytest.approx(13166, rel=0.001)
+
+
 def test_functional_mode_does_not_change_timing():
     rng = np.random.default_rng(1)
     x = rng.standard_normal(4096).astype(np.float16)
