@@ -90,6 +90,8 @@ class _Checker:
                        "bank": org.banks_per_group}
         self.scope = {c.name: DEPTH[c.scope] for c in spec.commands}
         self.bus = {c.name: c.bus for c in spec.commands}
+        # PIM commands say which banks they open, close, access or refresh (spec.Command).
+        self.effects = {c.name: (c.effect, c.banks) for c in spec.commands if c.effect}
         # Rules indexed by the command they constrain, so each command visits only its own.
         self.gaps: dict[str, list[TimingRule]] = {c: [] for c in self.scope}
         self.siblings: dict[str, list[TimingRule]] = {c: [] for c in self.scope}
@@ -208,8 +210,10 @@ class _Checker:
         return [addr + tail for tail in product(*below)]
 
     def check_protocol(self, name, addr, row) -> None:
-        """Bank state for the plain DRAM commands; PIM commands are checked for timing only."""
-        if name in (OPENS, CLOSES, *ACCESSES) and len(addr) == len(LEVELS):
+        """Bank state for the plain DRAM commands and for PIM commands with an `effect`."""
+        if name in self.effects:
+            self.check_effect(name, addr, row)
+        elif name in (OPENS, CLOSES, *ACCESSES) and len(addr) == len(LEVELS):
             open_row = self.open_rows.get(addr)
             if name == OPENS:
                 if open_row is not None:
@@ -232,6 +236,43 @@ class _Checker:
             if still_open:
                 banks = ", ".join(f"bg{b[3]} ba{b[4]} (row {r})" for b, r in still_open)
                 self.report(addr, "protocol", message=f"REF with open banks: {banks}")
+
+    def effect_banks(self, banks, addr):
+        """The banks a PIM command acts on (spec.Command.banks)."""
+        if banks == "channel":
+            return self.banks_under(addr[:1])
+        if banks == "bank-all-groups" and len(addr) == len(LEVELS):
+            return [addr[:1] + mid + addr[4:] for mid in product(
+                *(range(self.counts[lv]) for lv in ("pseudochannel", "rank", "bankgroup")))]
+        if banks == "bank-all-pch" and len(addr) == len(LEVELS):
+            return [addr[:1] + (p,) + addr[2:] for p in range(self.counts["pseudochannel"])]
+        return self.banks_under(addr)
+
+    def check_effect(self, name, addr, row) -> None:
+        effect, banks = self.effects[name]
+        targets = self.effect_banks(banks, addr)
+        if effect == "open":
+            busy = [b for b in targets if b in self.open_rows]
+            if busy:
+                self.report(addr, "protocol", message=f"{name} to {len(busy)} bank(s) already "
+                            f"open (first: bg{busy[0][3]} ba{busy[0][4]} row "
+                            f"{self.open_rows[busy[0]]})")
+            for b in targets:
+                self.open_rows[b] = row
+        elif effect == "close":
+            for b in targets:
+                self.open_rows.pop(b, None)
+        elif effect == "access":
+            wrong = [b for b in targets if self.open_rows.get(b) != row]
+            if wrong:
+                self.report(addr, "protocol", message=f"{name} to row {row} but {len(wrong)} "
+                            f"of its banks have another row or none open (first: "
+                            f"{self.open_rows.get(wrong[0])})")
+        elif effect == "refresh":
+            still_open = [b for b in targets if b in self.open_rows]
+            if still_open:
+                self.report(addr, "protocol", message=f"{name} with {len(still_open)} open "
+                            "bank(s)")
 
     def record(self, cycle, name, addr) -> None:
         for depth in range(1, len(addr) + 1):

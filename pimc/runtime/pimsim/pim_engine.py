@@ -117,12 +117,13 @@ def _pick(c, clk, buf, size, op, rank, bg, bank, row, openr, ready, depth, code,
         cmdv[p] = cmd
         hitv[p] = hit
         keyv[p] = key
-        rdy[p] = _ready_at(ready, c, cmd, depth[cmd], rank[q], bg[q], bank[q], 0)
     cand = -1
     low = big
-    for p in range(m):
+    for p in range(m):  # ready ticks only as far as the pick needs them
         if cmdv[p] < 0:
             continue
+        q = buf[c, p]
+        rdy[p] = _ready_at(ready, c, cmdv[p], depth[cmdv[p]], rank[q], bg[q], bank[q], 0)
         if rdy[p] < low:
             low = rdy[p]
         if cand < 0:
