@@ -135,7 +135,8 @@ def test_functional_eltwise_equals_numpy(kernel):
     np.testing.assert_array_equal(result.output, expected)  # one fp16 rounding, like numpy
 
 
-@pytest.mark.parametrize("rows,cols,channels", [(64, 512, 1), (200, 304, 2), (128, 256, 1)])
+@pytest.mark.parametrize("rows,cols,channels", [(64, 512, 1), (200, 304, 2), (128, 256, 1),
+                                                (64, 128, 1), (100, 16, 1)])
 def test_functional_gemv_equals_numpy(rows, cols, channels):
     rng = np.random.default_rng(rows)
     w = rng.standard_normal((rows, cols)).astype(np.float16)
@@ -227,8 +228,11 @@ def test_cli_json(capsys):
 @pytest.mark.parametrize("args,message", [
     (["relu", "--elements", "1000"], "--elements: relu on HBM-PIM needs a positive multiple"),
     (["gemv", "--rows", "4096"], "--cols: required by kernel 'gemv'"),
+    (["gemv", "--rows", "64", "--cols", "128", "-t", "attacc-bank"],
+     "-t attacc-bank: the gemv kernel runs on Samsung HBM-PIM"),
 ])
 def test_cli_errors_are_one_line(capsys, args, message):
-    assert main(["pim-kernel", *args, "-t", "hbm-pim"]) == 2
+    target = [] if "-t" in args else ["-t", "hbm-pim"]
+    assert main(["pim-kernel", *args, *target]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"pimc: error: {message}") and err.count("\n") == 1

@@ -309,11 +309,13 @@ def run_kernel_for_target(kernel: str, target, opts: dict) -> dict:
     """`pimc pim-kernel gemv|add|mul|relu -t hbm-pim`: the kernel on the target's pseudo-channels,
     PIMSimulator's cycles at the target's tCK, energy at the target's DRAM pJ per bit.
     `opts`: rows, cols (gemv) or elements (add/mul/relu)."""
-    mem = target.memory
-    if not mem.has_banks or mem.bank_groups * mem.banks_per_group != BANKS or mem.timing is None:
+    mem, pim = target.memory, getattr(target, "pim", None)
+    if not mem.has_banks or mem.bank_groups * mem.banks_per_group != BANKS or \
+            mem.timing is None or pim is None or \
+            pim.units_per_channel * 2 != BANKS * mem.pseudo_channels:
         raise PimcError(f"-t {target.name}: the {kernel} kernel runs on Samsung HBM-PIM; the "
-                        f"target needs [memory] with 16 banks per pseudo-channel and "
-                        f"[memory.timing] (e.g. -t hbm-pim)")
+                        f"target needs [memory] with 16 banks per pseudo-channel, "
+                        f"[memory.timing] and [pim] with one unit per 2 banks (e.g. -t hbm-pim)")
     channels = mem.total_channels * mem.pseudo_channels
     if kernel == "gemv":
         for name in ("rows", "cols"):
