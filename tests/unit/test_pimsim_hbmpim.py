@@ -180,6 +180,29 @@ def test_functional_mode_does_not_change_timing():
         run_kernel("relu", elements=4096, channels=1).cycles
 
 
+def test_mode_machine_and_hab_copies():
+    """SB -> HAB on the 4th ACT of row 0x17FF (banks 0, 1, 8, 9); in HAB a RD of a normal row
+    fills GRF_B[col % 8] of every block from its bank of that parity, a WR stores it back;
+    HAB -> SB on the PRE of row 0x1FFF to banks 0 and 1."""
+    from pimc.runtime.pimsim.hbmpim import _epilogue, _park, pimsim_spec
+    from pimc.runtime.pimsim.hbmpim_ctrl import SB, Channel, Timing, Txn
+    from pimc.runtime.pimsim.hbmpim_pim import Device
+    dev = Device(1, functional=True)
+    dev.row(5)[0, 2::2, 3] = np.arange(16, dtype=np.float16)  # even banks but bank 0
+    txns = []
+    _park(txns, "PARK_IN")
+    txns += [Txn(True, b, 0x17FF, 0x1F) for b in (0, 1, 8, 9)]
+    txns[-1].tag = "BAR"
+    txns += [Txn(False, 0, 5, 3, "BAR"), Txn(True, 0, 6, 3, "BAR")]
+    _epilogue(txns)
+    Channel(Timing.from_params(pimsim_spec().derived_params), device=dev).run(txns)
+    assert dev.mode == SB
+    events = [t[2] for t in dev.trace if t[1] == "pim_event"]
+    assert events == ["HAB", "SB_mode"]
+    np.testing.assert_array_equal(dev.grf["GRF_B"][0, 1:, 3], np.full((7, 16), np.arange(16)))
+    np.testing.assert_array_equal(dev.row(6)[0, 2::2, 3], dev.row(5)[0, 2::2, 3])
+
+
 def test_programs_follow_pimsim_md():
     add = program("ADD", n_tile=3)
     assert [i.op for i in add] == ["FILL", "ADD", "NOP", "FILL", "ADD", "NOP", "JUMP", "EXIT"]

@@ -88,6 +88,7 @@ class Device:
         self.pc = self.rep = 0
         self.jumps: dict[int, int] = {}
         self.toggle = 0
+        self.use_all_grf = False
         self.sb_to_hab: set[int] = set()
         self.hab_to_sb: set[int] = set()
         self.last_row = np.zeros(BANKS, np.int64)  # printed with PRE (last normal row opened)
@@ -139,15 +140,31 @@ class Device:
                     and (self.toggle & 3 == 0 or (self.toggle & 3) == (1 if bank % 2 else 2)))
         if not triggers:
             self.trace.append((rec.printed, "dram_cmd", names[cmd], bank, row, rec.col, "", "", "", ""))
-            if self.functional and cmd == "WR" and rec.txn is not None and rec.txn.data is not None:
+            if not self.functional:
+                return
+            if self.mode != SB and not row & NORMAL_ROW_BIT:
+                self._hab_copy(cmd, bank, row, rec.col)  # BANK_TO_PIM / PIM_TO_BANK
+            elif cmd == "WR" and rec.txn is not None and rec.txn.data is not None:
                 self.row(row)[:, bank, rec.col] = rec.txn.data
             return
         self._trigger(rec, names[cmd])
+
+    def _hab_copy(self, cmd: str, bank: int, row: int, col: int) -> None:
+        """HAB mode, a normal row (PIMSIM.md §4): a RD copies the bank burst of every block's
+        bank of that parity into a GRF, a WR copies the GRF back. The GRF is GRF_B[col % 8], or
+        with use-all-GRF GRF_A[col & 15] / GRF_B[(col & 15) - 8] (PIMRank::readHab)."""
+        k = col & 15 if self.use_all_grf else 8 + col % 8
+        name, idx = ("GRF_A", k) if k < 8 else ("GRF_B", k - 8)
+        if cmd == "RD":
+            self.grf[name][:, :, idx] = self._bank(row, bank % 2, col)
+        else:
+            self.row(row)[:, bank % 2::2, col] = self.grf[name][:, :, idx]
 
     def _register_write(self, rec: Issued) -> None:
         col, data = rec.col, (rec.txn.data if rec.txn is not None else None)
         if col == 0:
             ctrl = data or {}
+            self.use_all_grf = bool(ctrl.get("use_all_grf"))
             if ctrl.get("pim_op"):
                 self.mode, self.pc, self.rep, self.jumps = HAB_PIM, 0, 0, {}
                 self.toggle = ctrl.get("toggle", 0)
