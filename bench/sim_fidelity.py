@@ -120,6 +120,17 @@ def pimsimulator_section(full: bool) -> dict:
 SECTIONS["pimsimulator"] = pimsimulator_section
 
 
+def attacc_section(full: bool) -> dict:
+    """AttAcc's HBM3-PIM decode-attention kernels (bench/sim_fidelity_attacc.py): command
+    counts must equal AttAcc's; cycles median |error| <= 5%, max <= 15% per placement x power."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from sim_fidelity_attacc import run
+    return run(full, metric)
+
+
+SECTIONS["attacc"] = attacc_section
+
+
 def summarise(section: dict) -> dict:
     rows, bounds = section["rows"], section["bounds"]
     worst = {name: max(abs(r["metrics"][name]["error"]) for r in rows) for name in bounds}
@@ -162,7 +173,7 @@ def markdown(out: dict) -> str:
     for name, section in out["sections"].items():
         s = section["summary"]
         names = list(section["rows"][0]["metrics"]) if section["rows"] else []
-        lines += [f"## {name}: {section['reference']}", "",
+        lines += [f"## {name}: {section['reference']}", "", *section.get("table_md", ()), "",
                   "| row | " + " | ".join(names) + " | commands equal | checker violations |",
                   "|---|" + "---:|" * (len(names) + 2)]
         for r in section["rows"]:
