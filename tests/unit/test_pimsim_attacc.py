@@ -126,3 +126,21 @@ def test_cli_power_constraint_and_bad_input(capsys):
     assert main(args[:3] + ["9000"] + args[4:]) == 2
     err = capsys.readouterr().err
     assert err.startswith("pimc: error: context:") and err.count("\n") == 1
+
+
+def test_exact_sequence_of_a_tiny_bank_kernel():
+    """One group of 16 heads, 32 keys, head_dim 64 (one MAC column per key block), BA with the
+    power constraint; channel 0's row and MAC commands and the data moves' gaps, by hand:
+    ACTAB at the first tick (issued beside the first WRGB, row bus vs column bus); MACAB after
+    nRCDRD 19, the next after nCCDAB 6; PREA for the V row at ACTAB + nRAS 45; ACTAB after nRP
+    19; MACABs again 19 and 6 later. WRGBs all hit bank group 0: nCCDL 4 apart."""
+    result = run_attention(32, 16, 64, 2, "BA", True, layout="attacc", log=True)
+    log = result.log[result.log["channel"] == 0]
+    seq = [(str(c), int(t)) for c, t in zip(log["command"], log["cycle"])]
+    row_and_mac = [x for x in seq if x[0] in ("ACTAB", "PREA", "MACAB")]
+    assert row_and_mac == [("ACTAB", 1), ("MACAB", 20), ("MACAB", 26), ("PREA", 46),
+                           ("ACTAB", 65), ("MACAB", 84), ("MACAB", 90)]
+    assert [t for c, t in seq if c == "WRGB"] == [1, 5, 9, 13]
+    moves = [t for c, t in seq if c in ("MVSB", "MVGB")]
+    assert min(b - a for a, b in zip(moves, moves[1:])) == 2  # nBL on pCH 0
+    assert result.cycles == seq[-1][1] == 105

@@ -219,8 +219,9 @@ def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nref
                     issued += 1
                 else:
                     low = t
-            tries = 2 if (refresh or True) else 1
-            for attempt in range(tries):
+            # attempt 0: the primary pick (skipped while a refresh has priority); attempt 1:
+            # the second pick, of the other bus class (column only behind a refresh)
+            for attempt in range(2):
                 if attempt == 0 and refresh:
                     continue
                 if attempt == 1 and issued == 0 and not refresh:
