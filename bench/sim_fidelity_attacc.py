@@ -94,7 +94,23 @@ def run(full: bool, metric, processes: int | None = None) -> dict:
     table += [f"| {g} | {s['rows']} | {100 * s['median_abs_error']:.2f}% | "
               f"{100 * s['max_abs_error']:.2f}% | {'yes' if s['ok'] else 'NO'} |"
               for g, s in by_group.items()]
+    table += ["", *layout_table(out_rows)]
     return dict(reference="AttAcc (scale-snu/attacc_simulator c1540de, Ramulator2 HBM3-PIM), "
                           "attacc_hbm3pim_subset.csv, --layout attacc",
                 sample="full" if full else "fixed stratified sample", bounds=dict(cycles=BOUND_MAX),
                 target_median=TARGET_MEDIAN, by_group=by_group, table_md=table, rows=out_rows)
+
+
+def layout_table(rows: list[dict]) -> list[str]:
+    """pimc's own layout beside AttAcc's (rows that ran both): median cycles ratio per group."""
+    ratios: dict[str, list[float]] = {}
+    for r in rows:
+        if "pimc_layout_cycles" in r:
+            group = " ".join(r["workload"].split()[:2])
+            ratios.setdefault(group, []).append(r["pimc_layout_cycles"] /
+                                                r["metrics"]["cycles"]["pimsim"])
+    lines = ["| placement x power | rows | pimc layout / attacc layout cycles (median, min, max) |",
+             "|---|---:|---|"]
+    lines += [f"| {g} | {len(v)} | {statistics.median(v):.3f} ({min(v):.3f}, {max(v):.3f}) |"
+              for g, v in sorted(ratios.items())]
+    return lines
