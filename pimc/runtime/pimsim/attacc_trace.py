@@ -226,48 +226,16 @@ def attention_stream(L: int, nhead: int, dhead: int, dbyte: int = 2, placement: 
             out.extend(A.first_mac())  # the generator's dummy MAC
         out.barrier()
         wrgb_b = _strided(B.wrgb, len1, exact=not quirks)
-        for j in range(len1 + 1):  # P1: A score, B's query written meanwhile
-            if j < len1:
-                out.extend(A.score_macs(j))
-            if j > 0:
-                out.extend(A.score_mvsb(j - 1))
-            if j < len1:
-                out.extend(wrgb_b[j])
-                out.barrier()
-        h1 = cdiv(len1, 2)
-        mvgb_a = _strided(A.mvgb, h1, exact=not quirks)
-        for j in range(len1 + 1):  # P2: B score, A softmax
-            if j < len1:
-                out.extend(B.score_macs(j))
-            if j > 0:
-                out.extend(B.score_mvsb(j - 1))
-            if j == 0:
-                out.extend(A.sfm())
-            if len1 // 2 <= j < len1:
-                out.extend(mvgb_a[j - len1 // 2])
-            if j < len1:
-                out.barrier()
-        h2 = cdiv(len2, 2)
-        mvgb_b = _strided(B.mvgb, h2, exact=not quirks)
-        for j in range(len2 + 1):  # P3: A context, B softmax
-            if j < len2:
-                out.extend(A.context_macs(j))
-            if j > 0:
-                out.extend(A.context_mvsb(j - 1))
-            if j == 0:
-                out.extend(B.sfm())
-            if len2 // 2 <= j < len2:
-                out.extend(mvgb_b[j - len2 // 2])
-            if j < len2:
-                out.barrier()
+        # P1: A's scores while B's query is written
+        _phase(out, len1, A.score_macs, A.score_mvsb, lambda j: [wrgb_b[j]] if j < len1 else [])
+        mvgb_a = _strided(A.mvgb, cdiv(len1, 2), exact=not quirks)
+        # P2: B's scores; A's softmax, then A's probabilities moved over the second half
+        _phase(out, len1, B.score_macs, B.score_mvsb, _softmax_then_moves(A, mvgb_a, len1))
+        mvgb_b = _strided(B.mvgb, cdiv(len2, 2), exact=not quirks)
+        # P3: A's context; B's softmax and moves
+        _phase(out, len2, A.context_macs, A.context_mvsb, _softmax_then_moves(B, mvgb_b, len2))
         C = A if quirks else B  # P4: AttAcc emits A's context a second time
-        for j in range(len2 + 1):
-            if j < len2:
-                out.extend(C.context_macs(j))
-            if j > 0:
-                out.extend(C.context_mvsb(j - 1))
-            if j < len2:
-                out.barrier()
+        _phase(out, len2, C.context_macs, C.context_mvsb)
     if G % 2:  # odd tail: the last group alone
         T = heads[-1]
         out.extend(T.wrgb)
@@ -283,14 +251,30 @@ def attention_stream(L: int, nhead: int, dhead: int, dbyte: int = 2, placement: 
                 out.extend(T.sfm())
                 out.extend(T.mvgb)
                 out.barrier()
-        for j in range(T.len2 + 1):
-            if j < T.len2:
-                out.extend(T.context_macs(j))
-            if j > 0:
-                out.extend(T.context_mvsb(j - 1))
-            if j < T.len2:
-                out.barrier()
+        _phase(out, T.len2, T.context_macs, T.context_mvsb)
     return out.done()
+
+
+def _phase(out, steps: int, macs, mvsb, extra=lambda j: []) -> None:
+    """One software-pipelined phase: step j issues its MACs and the previous step's MVSB, then
+    `extra(j)` (the other head's traffic), then a barrier; one more step drains the last MVSB."""
+    for j in range(steps + 1):
+        if j < steps:
+            out.extend(macs(j))
+        if j > 0:
+            out.extend(mvsb(j - 1))
+        for block in extra(j):
+            out.extend(block)
+        if j < steps:
+            out.barrier()
+
+
+def _softmax_then_moves(head, moves, steps: int):
+    """The other head's softmax at step 0, its MVGB chunks over the second half of the steps."""
+    def extra(j):
+        return ([head.sfm()] if j == 0 else []) + \
+            ([moves[j - steps // 2]] if steps // 2 <= j < steps else [])
+    return extra
 
 
 def stream_counts(stream: np.ndarray, placement: str) -> dict[str, int]:
