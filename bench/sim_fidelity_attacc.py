@@ -39,7 +39,7 @@ def sample(rows: list[dict], full: bool) -> list[dict]:
 def _run(job):
     index, ref, check = job
     from pimc.runtime.pimsim.attacc import run_attention
-    from pimc.runtime.pimsim.attacc_trace import MAC_COMMAND
+    from pimc.backends.pim.attention_stream import MAC_COMMAND
     from pimc.runtime.pimsim.check import check_log
 
     pl, pc = ref["pim_type"], ref["power_constraint"] == "1"

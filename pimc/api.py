@@ -95,7 +95,8 @@ def load(path: str | Path) -> Program:
 
 def compile(model: Any, example_inputs=None, target: str | None = "neupims",
             backend: str = "numba-cpu", pipeline: str = "default",
-            dump: Callable[[str, Any], None] | None = None, **pass_options) -> Program:
+            dump: Callable[[str, Any], None] | None = None, backend_options: dict | None = None,
+            **pass_options) -> Program:
     """Capture `model` into pimc IR, run `pipeline` over it, place it on `target`'s devices and
     hand it to `backend`.
 
@@ -104,7 +105,8 @@ def compile(model: Any, example_inputs=None, target: str | None = "neupims",
     `example_inputs`), or an ExportedProgram. `target` is a preset (`pimc targets`) or a TOML
     file; with a target, analyze-intensity and place-devices follow the pipeline (unless it
     places already), and `target=None` skips placement. `pass_options` set options of passes
-    in the pipeline by the pass's name in snake_case: `place_devices={"batch": 64}`.
+    in the pipeline by the pass's name in snake_case: `place_devices={"batch": 64}`;
+    `backend_options` go to the backend's stages (the pim backend's batch, context, layout).
     """
     from pimc.backends import registry
     chosen = registry.get(backend)
@@ -115,7 +117,7 @@ def compile(model: Any, example_inputs=None, target: str | None = "neupims",
     module, weights = capture(model, example_inputs)
     from pimc.passes import PassManager
     PassManager(passes).run(module)
-    artifact = chosen.compile(module, dump=dump)
+    artifact = chosen.compile(module, backend_options, dump=dump)
     return Program(module, weights, backend, pipeline,
                    artifact if chosen.capabilities.executes else None)
 

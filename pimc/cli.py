@@ -103,33 +103,54 @@ def passes(format: Annotated[str, typer.Option("--format", help="text or json")]
 
 @app.command("compile")
 def compile_(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc models`), a .mlir or an .onnx file.")],
-             emit: Annotated[str, typer.Option("--emit", help="What to write: ir (text) or program (ir + weights).")] = "ir",
+             emit: Annotated[str, typer.Option("--emit", help="What to write: ir (text), program (ir + weights) or pim-cmds (PIM command streams).")] = "ir",
              output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout (ir only).")] = None,
              pipeline: Annotated[str, typer.Option("-p", "--pipeline", help="A named pipeline or a pipeline string.")] = "default",
+             target: Annotated[str, typer.Option("-t", "--target", help="Place ops for this target (see `pimc targets`); 'none' skips placement.")] = "neupims",
+             batch: Annotated[int, typer.Option("--batch", help="B for placement (and for the pim-cmds shapes).")] = 1,
+             context: Annotated[int, typer.Option("--context", help="S for placement (and for the pim-cmds shapes).")] = 2048,
+             policy: Annotated[str, typer.Option("--policy", help="Placement policy: pick-min, neupims, attacc or duplex.")] = "pick-min",
+             layout: Annotated[str, typer.Option("--layout", help="pim-cmds data layout: pimc or attacc (AttAcc's generator, quirks included).")] = "pimc",
              locations: Annotated[bool, typer.Option("--locations/--no-locations", help="Print loc(...) annotations.")] = True,
              backend: Annotated[str, typer.Option("-b", "--backend", help="Backend (see `pimc backends`).")] = "null",
              dump_stage: Annotated[Optional[str], typer.Option("--dump-stage", help="Write this backend stage's output instead of the IR.")] = None):
-    """Capture a model into pimc IR and run a pipeline over it."""
+    """Capture a model into pimc IR, run a pipeline over it and place it on a target."""
     from pimc.api import compile as compile_model
     from pimc.backends import registry
     from pimc.ir import print_module
-    if emit not in ("ir", "program"):
-        raise PimcError(f"--emit: unknown kind '{emit}'; valid: ir, program")
+    if emit not in ("ir", "program", "pim-cmds"):
+        raise PimcError(f"--emit: unknown kind '{emit}'; valid: ir, program, pim-cmds")
     if emit == "program" and output is None:
         raise PimcError("--emit program needs -o PATH (it writes PATH and PATH.safetensors)")
+    if layout not in ("pimc", "attacc"):
+        raise PimcError(f"--layout: unknown '{layout}'; valid: pimc, attacc")
+    chosen = None if target == "none" else target
+    if emit == "pim-cmds":
+        if chosen is None:
+            raise PimcError("--emit pim-cmds needs a target with PIM (-t)")
+        backend, dump_stage = "pim", "pim-cmds"
+        from pimc.passes.pipelines import expand
+        pipeline = f"{expand(pipeline)},analyze-intensity,place-devices,lower-to-pim"
     if dump_stage is not None:
         stages = [s.name for s in registry.get(backend).stages()]
         if dump_stage not in stages:
             raise PimcError(f"--dump-stage: backend '{backend}' has no stage '{dump_stage}'; "
                             f"valid: {', '.join(stages)}")
     dumped: dict = {}
-    prog = compile_model(model, backend=backend, pipeline=pipeline,
-                         dump=lambda name, artifact: dumped.setdefault(name, artifact))
+    placement = {"place_devices": {"batch": batch, "context": context, "policy": policy}} \
+        if chosen else {}
+    prog = compile_model(model, target=chosen, backend=backend, pipeline=pipeline,
+                         backend_options={"batch": batch, "context": context, "layout": layout},
+                         dump=lambda name, artifact: dumped.setdefault(name, artifact),
+                         **placement)
     if dump_stage is not None:
-        if not isinstance(dumped[dump_stage], str):
+        artifact = dumped[dump_stage]  # text, or an artifact that prints itself (`.text()`)
+        text = artifact if isinstance(artifact, str) else \
+            artifact.text() if callable(getattr(artifact, "text", None)) else None
+        if text is None:
             raise PimcError(f"--dump-stage: stage '{dump_stage}' produces "
                             f"{type(dumped[dump_stage]).__name__} output, not text")
-        _write(output, dumped[dump_stage])
+        _write(output, text)
         return
     if emit == "program":
         prog.save(output)

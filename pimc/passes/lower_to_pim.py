@@ -3,6 +3,8 @@ carry their data layout over the target's channels, banks and rows.
 
     pimc opt f.mlir -p 'place-devices{target=neupims,batch=1},lower-to-pim'
 
+Only decode shapes are lowered: a linear whose input is one vector per sequence, an attention
+with one query. Prefill work that placement put on PIM stays as llm ops.
 - `llm.linear` without bias on `pim` -> `pim.gemv`, row-tiled: W [N, K] in `units` blocks of
   ceil(N / units) output rows, one block per PIM unit, each stored at the PIM's element type.
   A block that does not fit its unit's share of the memory is an error naming the op.
@@ -51,9 +53,10 @@ class LowerToPim(Pass):
             for op in list(func.body.ops):
                 if _device(op) != "pim":
                     continue
-                if op.name == "llm.linear" and len(op.operands) == 2:
+                if op.name == "llm.linear" and len(op.operands) == 2 and _one_row_each(op):
                     _replace(op, "pim.gemv", _gemv_layout(op, target))
-                elif op.name == "llm.attention" and len(op.operands) == 3:
+                elif op.name == "llm.attention" and len(op.operands) == 3 \
+                        and op.operands[0].type.shape[2] == 1:  # one query: decode
                     memory = target.memory
                     _replace(op, "pim.attention", {
                         "channels": memory.total_channels * memory.pseudo_channels,
@@ -73,6 +76,12 @@ class LowerToPim(Pass):
             raise OptionError(f"pass 'lower-to-pim': target '{target.name}' has no in-bank PIM "
                               "with a bank organisation to lay data out over")
         return target
+
+
+def _one_row_each(op: Operation) -> bool:
+    """x is [B, K] or [B, 1, K]: one vector per sequence, a GEMV (a prefill's [B, T, K] is a
+    GEMM, which PIM would run as T GEMVs; placement already prices that, lowering leaves it)."""
+    return all(d == 1 for d in op.operands[0].type.shape[1:-1])
 
 
 def _gemv_layout(op: Operation, target: Target) -> dict:

@@ -24,6 +24,12 @@ def default() -> list[tuple[str, str]]:
 PIPELINES = {"cleanup": cleanup, "default": default}
 
 
+def expand(pipeline: str) -> str:
+    """A named pipeline's text, or `pipeline` itself when it is already a pipeline string."""
+    return ",".join(step for step, _ in PIPELINES[pipeline]()) if pipeline in PIPELINES \
+        else pipeline
+
+
 def build(name: str) -> list[Pass]:
     from pimc.errors import UnknownNameError
     if name not in PIPELINES:

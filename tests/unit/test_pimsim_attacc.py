@@ -14,7 +14,7 @@ import pytest
 from pimc.cli import main
 from pimc.errors import PimcError
 from pimc.runtime.pimsim.attacc import run_attention
-from pimc.runtime.pimsim.attacc_trace import MAC_COMMAND, attention_stream, stream_counts
+from pimc.backends.pim.attention_stream import MAC_COMMAND, attention_stream, stream_counts
 from pimc.runtime.pimsim.check import check_log
 
 CSV = Path("/work/shared/reference/attacc_hbm3pim_subset.csv")

@@ -5,7 +5,7 @@
                       power_constraint=True, layout="attacc")
     r.cycles, r.time_s, r.commands, r.bandwidth_gbps, r.energy_j, r.log
 
-The request stream comes from attacc_trace.attention_stream; pim_engine.simulate runs it with
+The request stream comes from backends/pim/attention_stream.py; pim_engine.simulate runs it with
 the timing table of `attacc_spec` (HBM3 plus spec.PIM_COMMANDS / PIM_RULES). `r.commands` uses
 AttAcc's names: the requests (MACAB|MACSB|MACPB, WRGB, MVSB, MVGB, SFM) and the commands the
 controller inserted (ACTAB/PREA, ACTSB/PRESB, ACTPB/PREPB, REFab).
@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from pimc.errors import PimcError
-from pimc.runtime.pimsim.attacc_trace import MAC_COMMAND, PLACEMENTS, attention_stream
+from pimc.backends.pim.attention_stream import MAC_COMMAND, PLACEMENTS, attention_stream
 from pimc.runtime.pimsim.pim_engine import PIM_NAMES, compile_pim, simulate
 from pimc.runtime.pimsim.presets import hbm3
 from pimc.runtime.pimsim.spec import (DRAM_COMMANDS, DRAM_RULES, PIM_COMMANDS, PIM_RULES,

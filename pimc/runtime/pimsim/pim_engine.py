@@ -1,5 +1,5 @@
 """The PIM controller engine: AttAcc's HBM3-PIM controller (ATTACC.md §5) run over a request
-stream (attacc_trace.STREAM_DTYPE), with the timing rules compiled from the spec's declarative
+stream (backends/pim/attention_stream.STREAM_DTYPE), with the timing rules compiled from the spec's declarative
 table (spec.PIM_RULES), so the checker and the engine read the same rows.
 
 Per channel: one PIM request buffer of 33 entries, barrier fences (requests behind the first
