@@ -78,6 +78,29 @@ def _arange(op: Operation, a: list[str]) -> str:
     return f"np.arange({start}, {start} + {n} * {step}, {step})"
 
 
+# Ops that write their result into a buffer the driver hands them: `out=` a planned arena slot,
+# or None for a fresh array (a returned value). Their plain rules below are these with out=None.
+OUT_RULES = {
+    "llm.linear": lambda op, a, o: f"K.linear({a[0]}, {a[1]}, {a[2] if len(a) > 2 else None}, out={o})",
+    "llm.rmsnorm": lambda op, a, o: f"K.rmsnorm({a[0]}, {a[1]}, {op.attr('eps')!r}, out={o})",
+    "llm.softmax": lambda op, a, o: f"K.softmax({a[0]}, {op.attr('axis')}, out={o})",
+    "llm.rope": lambda op, a, o: f"K.rope({', '.join(a)}, {op.attr('style')!r}, out={o})",
+    "llm.attention": lambda op, a, o: (f"K.attention({a[0]}, {a[1]}, {a[2]}, "
+                                       f"{a[3] if len(a) > 3 else None}, {op.attr('causal')}, "
+                                       f"{op.attr('scale')!r}, out={o})"),
+    "llm.embedding": lambda op, a, o: f"K.embedding({a[0]}, {a[1]}, out={o})",
+    "llm.moe": lambda op, a, o: (f"K.moe({', '.join(a)}, {op.attr('top_k')}, "
+                                 f"{op.attr('normalize')}, out={o})"),
+    "llm.matmul": lambda op, a, o: _matmul(op, a)[:-1] + f", out={o})",
+}
+_SAME_WORK = {"pim.gemv": "llm.linear", "pim.attention": "llm.attention"}  # layouts differ only
+OUT_RULES.update({pim: OUT_RULES[llm] for pim, llm in _SAME_WORK.items()})
+
+
+def _fresh(out_rule: Callable) -> Rule:
+    return lambda op, a: out_rule(op, a, None)
+
+
 RULES = RuleTable("numba-cpu", {
     "llm.weight": lambda op, a: f"W[{op.attr('handle')!r}]",
     "llm.constant": _constant,
@@ -102,38 +125,12 @@ RULES = RuleTable("numba-cpu", {
     "llm.slice": _slice,
     "llm.gather": lambda op, a: f"np.take_along_axis({a[0]}, {a[1]}, axis={op.attr('axis')})",
     "llm.take": lambda op, a: f"np.take({a[0]}, {a[1]}, axis={op.attr('axis')})",
-    "llm.embedding": lambda op, a: f"{a[1]}[{a[0]}]",
     "llm.topk": lambda op, a: f"R.topk({a[0]}, {op.attr('k')}, {op.attr('axis')})",
-    "llm.matmul": _matmul,
-    "llm.linear": lambda op, a: f"K.linear({', '.join(a)})",
-    "llm.rmsnorm": lambda op, a: f"K.rmsnorm({a[0]}, {a[1]}, {op.attr('eps')!r})",
     "llm.layernorm": lambda op, a: f"R.layernorm({', '.join(a)}, eps={op.attr('eps')!r})",
-    "llm.softmax": lambda op, a: f"K.softmax({a[0]}, {op.attr('axis')})",
-    "llm.rope": lambda op, a: f"K.rope({', '.join(a)}, {op.attr('style')!r})",
-    "llm.attention": lambda op, a: (f"K.attention({a[0]}, {a[1]}, {a[2]}, "
-                                    f"{a[3] if len(a) > 3 else None}, {op.attr('causal')}, "
-                                    f"{op.attr('scale')!r})"),
-    "llm.moe": lambda op, a: f"K.moe({', '.join(a)}, {op.attr('top_k')}, {op.attr('normalize')})",
+    **{name: _fresh(rule) for name, rule in OUT_RULES.items()},
 })
-_SAME_WORK = {"pim.gemv": "llm.linear", "pim.attention": "llm.attention"}  # layouts differ only
-RULES.rules.update({pim: RULES.rules[llm] for pim, llm in _SAME_WORK.items()})
-
-
-# Ops that write their result into a buffer the driver hands them (`out=`, None for a fresh one).
-OUT_RULES = {
-    "llm.linear": lambda op, a, o: f"K.linear({a[0]}, {a[1]}, {a[2] if len(a) > 2 else None}, out={o})",
-    "llm.rmsnorm": lambda op, a, o: f"K.rmsnorm({a[0]}, {a[1]}, {op.attr('eps')!r}, out={o})",
-    "llm.softmax": lambda op, a, o: f"K.softmax({a[0]}, {op.attr('axis')}, out={o})",
-    "llm.rope": lambda op, a, o: f"K.rope({', '.join(a)}, {op.attr('style')!r}, out={o})",
-    "llm.attention": lambda op, a, o: (f"K.attention({a[0]}, {a[1]}, {a[2]}, "
-                                       f"{a[3] if len(a) > 3 else None}, {op.attr('causal')}, "
-                                       f"{op.attr('scale')!r}, out={o})"),
-    "llm.embedding": lambda op, a, o: f"K.embedding({a[0]}, {a[1]}, out={o})",
-    "llm.moe": lambda op, a, o: (f"K.moe({', '.join(a)}, {op.attr('top_k')}, "
-                                 f"{op.attr('normalize')}, out={o})"),
-    "llm.matmul": lambda op, a, o: _matmul(op, a)[:-1] + f", out={o})",
-}
-OUT_RULES.update({pim: OUT_RULES[llm] for pim, llm in _SAME_WORK.items()})
+# A concat that is not a KV append writes into a planned buffer too.
+OUT_RULES["llm.concat"] = lambda op, a, o: _concat(op, a)[:-1] + f", out={o})"
 _VIEWS = frozenset({"llm.reshape", "llm.transpose", "llm.slice", "llm.expand"})
 
 
@@ -141,15 +138,15 @@ def _kind(op: Operation) -> str:
     if op.name in _VIEWS or (op.name == "llm.cast" and op.operands[0].type.element.is_float
                              and _res(op).element.is_float):
         return "view"
-    if op.name in OUT_RULES and all(r.type.element.is_float for r in op.results):
-        return "planned"
-    if op.name == "llm.concat" and not _is_append(op) and _res(op).element.is_float:
+    if op.name in OUT_RULES and not _is_append(op) and \
+            all(r.type.element.is_float for r in op.results):
         return "planned"
     return "fresh"
 
 
 def _is_append(op: Operation) -> bool:
-    return len(op.operands) == 2 and isinstance(op.operands[0], BlockArgument)
+    return op.name == "llm.concat" and len(op.operands) == 2 and \
+        isinstance(op.operands[0], BlockArgument)
 
 
 class _Names:
@@ -195,7 +192,7 @@ class _Driver:
         targets = ", ".join(self.name(r) for r in op.results)
         args = [self.name(v) for v in op.operands]
         if kind == "planned":
-            rule = OUT_RULES.get(op.name) or (lambda op, a, o: _concat(op, a)[:-1] + f", out={o})")
+            rule = OUT_RULES[op.name]
             emit = lambda o: [f"{targets} = {rule(op, args, o)}"]
         else:
             expr = self.table[op.name](op, args)

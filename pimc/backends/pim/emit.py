@@ -84,9 +84,10 @@ def _target(module: ModuleOp) -> Target:
 
 
 def _attention(op, dims: dict, target: Target, layout: str, where: str) -> KernelStream:
-    q, k = op.operands[0].type.shape, op.operands[1].type.shape
-    b, hq, t, d = (int(x.subs(dims)) if not isinstance(x, int) else x for x in q)
-    hkv, length = (int(x.subs(dims)) if not isinstance(x, int) else x for x in k[1:3])
+    def bound(shape):
+        return [d if isinstance(d, int) else int(d.subs(dims)) for d in shape]
+    b, hq, t, d = bound(op.operands[0].type.shape)
+    hkv, length = bound(op.operands[1].type.shape)[1:3]
     if t != 1 or hq != hkv:
         raise NotImplementedError(
             f"pim backend: AttAcc's stream is MHA decode attention (one query per KV head); "
