@@ -42,7 +42,7 @@ def run_row(ref, **kw):
 def test_trace_reproduced_command_for_command(kernel):
     """4096 elements on one pseudo-channel (rows 53 and 54 of results_subset.csv)."""
     reference = reference_rows(f"trace_{kernel}_1ch.csv")
-    result = run_kernel(kernel.lower(), elements=4096, channels=1)
+    result = run_kernel(kernel.lower(), elements=4096, channels=1, strict_refresh=False)
     assert compare_trace(result.trace, reference) == []
     assert len(result.trace) == len(reference)
     # the rows that matter most, spelled out
@@ -55,7 +55,7 @@ def test_trace_reproduced_command_for_command(kernel):
 def test_gemv_timing_as_pimsim_md_section_5():
     """PIMSIM.md §5, GEMV on one channel: 8 GRF_A writes at 172..200, ACT 207, 32 MAC reads at
     222..346, PRE 348, ACT 362, next MAC read 377."""
-    trace = run_kernel("gemv", rows=64, cols=256, channels=1).trace
+    trace = run_kernel("gemv", rows=64, cols=256, channels=1, strict_refresh=False).trace
     assert [int(r["cycle"]) for r in trace if r["command"] == "BWRITE_GRF_A"][:8] == \
         list(range(172, 201, 4))
     macs = [int(r["cycle"]) for r in trace if r["pim_instruction"].startswith("MAC")]
@@ -67,7 +67,7 @@ def test_gemv_timing_as_pimsim_md_section_5():
 
 def test_compare_trace_reports_a_moved_command():
     reference = reference_rows("trace_ADD_1ch.csv")
-    ours = run_kernel("add", elements=4096, channels=1).trace
+    ours = run_kernel("add", elements=4096, channels=1, strict_refresh=False).trace
     ours[100] = {**ours[100], "cycle": str(int(ours[100]["cycle"]) - 1)}
     diffs = compare_trace(ours, reference)
     assert len(diffs) == 1 and diffs[0].startswith("row 100: cycle")
@@ -98,9 +98,9 @@ def test_checker_finds_no_violation(kernel, shape):
     """Strict refresh always; PIMSimulator's refresh too where the run ends before the first
     refresh (cycle 1950)."""
     shape.setdefault("channels", 1)
-    strict = run_kernel(kernel, strict_refresh=True, **shape)
+    strict = run_kernel(kernel, **shape)  # the default
     assert check_log(SPEC, strict.log) == []
-    exact = run_kernel(kernel, **shape)
+    exact = run_kernel(kernel, strict_refresh=False, **shape)
     if exact.cycles < 1950:
         assert check_log(SPEC, exact.log) == []
 
@@ -108,7 +108,7 @@ def test_checker_finds_no_violation(kernel, shape):
 def test_pimsimulator_refresh_breaks_only_pre_to_ref():
     """PIMSimulator sends REF once no bank is open, while one may still precharge; the checker
     sees exactly that, and strict_refresh removes it."""
-    exact = run_kernel("add", elements=1 << 20)
+    exact = run_kernel("add", elements=1 << 20, strict_refresh=False)
     violations = check_log(SPEC, exact.log)
     assert violations and all((v.rule.prev, v.rule.next) == ("PRE", "REF") for v in violations)
     strict = run_kernel("add", elements=1 << 20, strict_refresh=True)
@@ -156,7 +156,7 @@ def test_functional_1m_on_64_channels_like_pimkernelfixture(kernel):
     rng = np.random.default_rng(57)
     x = rng.standard_normal(1 << 20).astype(np.float16)
     y = rng.standard_normal(1 << 20).astype(np.float16)
-    result = run_kernel(kernel, elements=1 << 20, x=x, y=y)
+    result = run_kernel(kernel, elements=1 << 20, x=x, y=y, strict_refresh=False)  # as measured
     expected = {"add": x + y, "mul": x * y, "relu": np.maximum(x, np.float16(0))}[kernel]
     assert np.array_equal(result.output, expected) and result.cycles == \
         {"add": 3349, "mul": 3349, "relu": 2042}[kernel]
@@ -242,8 +242,10 @@ def test_cli_json(capsys):
                  "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {"cycles", "time_s", "commands", "bandwidth_gbps", "energy_j"} <= set(out)
-    assert out["cycles"] == 3349 and out["channels"] == 64
-    assert out["time_s"] == pytest.approx(3349 * 0.8333e-9)  # the target's 2.4 Gbps clock
+    # PIMSimulator measures 3349 (results_subset.csv); the CLI's protocol-clean refresh waits tRP
+    # before each REF, a few cycles more
+    assert out["cycles"] == pytest.approx(3349, rel=0.005) and out["channels"] == 64
+    assert out["time_s"] == pytest.approx(out["cycles"] * 0.8333e-9)  # the target's 2.4 Gbps clock
     assert main(["pim-kernel", "gemv", "--rows", "256", "--cols", "256", "-t", "hbm-pim"]) == 0
     assert "cycles" in capsys.readouterr().out
 

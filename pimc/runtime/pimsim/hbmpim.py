@@ -208,11 +208,12 @@ class HbmPimResult:
 
 def run_kernel(kernel: str, *, elements: int | None = None, rows: int | None = None,
                cols: int | None = None, channels: int = 64, x=None, y=None, w=None,
-               refresh: bool = True, strict_refresh: bool = False,
+               refresh: bool = True, strict_refresh: bool = True,
                after_placement: bool = False) -> HbmPimResult:
     """Run one kernel. Functional mode when operands are given: add/mul (x, y), relu (x),
-    gemv (w: rows x cols, x: cols); the result is in `.output` (fp16). `strict_refresh`: see
-    hbmpim_ctrl (False reproduces PIMSimulator's refresh exactly, PRE -> REF included).
+    gemv (w: rows x cols, x: cols); the result is in `.output` (fp16). `strict_refresh` (default):
+    a REF waits tRP after the last PRE, so the log passes check.py; False reproduces
+    PIMSimulator's refresh exactly, PRE -> REF < tRP included (hbmpim_ctrl), for trace fidelity.
     `after_placement` (add/mul/relu): first write the operands through the channel in SB mode,
     as PIMSimulator's functional flow does, and time the kernel from there (open rows and the
     refresh phase carry over); `placement_cycles` holds the placement's own cycles."""

@@ -114,7 +114,7 @@ class Channel:
     the PIM units live there)."""
 
     def __init__(self, timing: Timing, ranks: int = 2, banks: int = 16, queue_depth: int = 64,
-                 device=None, refresh: bool = True, strict_refresh: bool = False):
+                 device=None, refresh: bool = True, strict_refresh: bool = True):
         self.t, self.ranks, self.banks, self.depth = timing, ranks, banks, queue_depth
         self.device, self.refresh, self.strict_refresh = device, refresh, strict_refresh
         n = ranks * banks
