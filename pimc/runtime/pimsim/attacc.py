@@ -20,7 +20,7 @@ import numpy as np
 
 from pimc.errors import PimcError
 from pimc.backends.pim.attention_stream import MAC_COMMAND, PLACEMENTS, attention_stream
-from pimc.runtime.pimsim.pim_engine import PIM_NAMES, compile_pim, simulate
+from pimc.runtime.pimsim.pim_engine import PIM_NAMES, compile_pim, org_of, simulate
 from pimc.runtime.pimsim.presets import hbm3
 from pimc.runtime.pimsim.spec import (DRAM_COMMANDS, DRAM_RULES, PIM_COMMANDS, PIM_RULES,
                                       DramSpec)
@@ -30,6 +30,16 @@ LOG_DTYPE = np.dtype([("cycle", "i8"), ("command", "U5"), ("channel", "i4"),
                       ("bank", "i2"), ("row", "i4"), ("column", "i4")])
 # Bytes the MAC units read per command, one channel (ATTACC.md §4): 64, 16 or 2 units x 32 B.
 MAC_BYTES = {"BA": 64 * 32, "BG": 16 * 32, "BUFFER": 2 * 32}
+
+
+def mac_bytes_per_command(spec: DramSpec, placement: str) -> int:
+    """One column from every bank (BA), one bank per group (BG) or one bank per pseudo-channel
+    (BUFFER), over the whole channel: MAC_BYTES on HBM3 (ATTACC.md §4)."""
+    o = spec.org
+    lanes = {"BA": o.pseudo_channels * o.banks_per_unit,
+             "BG": o.pseudo_channels * o.ranks * o.bank_groups,
+             "BUFFER": o.pseudo_channels}[placement]
+    return lanes * o.access_bytes
 MOVE_BYTES = 32  # WRGB / MVSB / MVGB move one 32-B column over the TSVs (ATTACC.md §1)
 # pJ/bit defaults: the attacc-* targets' [energy] (AttAcc src/config.py ENERGY_TABLE)
 PIM_PJ_PER_BIT = {"BA": 0.55, "BG": 0.55, "BUFFER": 0.55}
@@ -88,20 +98,29 @@ def run_attention(L: int, nhead: int, dhead: int, dbyte: int = 2, placement: str
     if stream is None:
         stream = attention_stream(L, nhead, dhead, dbyte, placement, layout)
     spec = attacc_spec(bool(power_constraint))
-    lat, depth, code = _compiled(bool(power_constraint))
+    pj = PIM_PJ_PER_BIT[placement] if pim_pj_per_bit is None else pim_pj_per_bit
+    return run_stream(stream, spec, placement, layout, refresh, log, pj, move_pj_per_bit,
+                      _compiled(bool(power_constraint)))
+
+
+def run_stream(stream: np.ndarray, spec: DramSpec, placement: str, layout: str = "pimc",
+               refresh: bool = True, log: bool = False, pim_pj_per_bit: float = 0.55,
+               move_pj_per_bit: float = MOVE_PJ_PER_BIT, compiled=None) -> PimResult:
+    """Any PIM request stream (STREAM_DTYPE) on any spec with the PIM command rows: the
+    organisation comes from spec.org, the rules from spec.rules."""
+    lat, depth, code = compiled if compiled is not None else compile_pim(spec)
     cols = [np.ascontiguousarray(stream[f], np.int64)
             for f in ("op", "channel", "rank", "bankgroup", "bank", "row", "column")]
     cap = 4 * len(stream) + 4096 if log else 0
     nrefi = spec.params["tREFI"] if refresh else 0
     cycles, counts, raw, nlog = simulate(*cols, PLACEMENTS.index(placement), lat, depth, code,
-                                         nrefi, cap)
+                                         nrefi, cap, org_of(spec))
     names = [c.name for c in spec.commands]
     commands = {name: int(counts[names.index(name)]) for name in PIM_NAMES
                 if counts[names.index(name)]}
-    mac_bytes = commands.get(MAC_COMMAND[placement], 0) * MAC_BYTES[placement]
+    mac_bytes = commands.get(MAC_COMMAND[placement], 0) * mac_bytes_per_command(spec, placement)
     moves = sum(commands.get(k, 0) for k in ("WRGB", "MVSB", "MVGB")) * MOVE_BYTES
-    pj = PIM_PJ_PER_BIT[placement] if pim_pj_per_bit is None else pim_pj_per_bit
-    energy = (mac_bytes * pj + moves * move_pj_per_bit) * 8e-12
+    energy = (mac_bytes * pim_pj_per_bit + moves * move_pj_per_bit) * 8e-12
     out = None
     if log:
         if nlog > cap:

@@ -2,6 +2,11 @@
 stream (backends/pim/attention_stream.STREAM_DTYPE), with the timing rules compiled from the spec's declarative
 table (spec.PIM_RULES), so the checker and the engine read the same rows.
 
+The organisation is an argument, `org` = (channels, pseudo-channels, ranks, bank groups, banks
+per group) (`org_of(spec)`): HBM3 (16, 2, 2, 4, 4) is AttAcc's stack; NeuPIMs' HBM2 is
+(8, 1, 1, 4, 4). Requests address pseudo-channel 0 and stand for every pseudo-channel, as in
+AttAcc's traces; refresh issues one REFab per pseudo-channel.
+
 Per channel: one PIM request buffer of 33 entries, barrier fences (requests behind the first
 barrier may only activate/precharge), a FR-FCFS pick that lets data moves fill idle column slots
 except behind a not-yet-ready row hit to their bank, one row and one column command per tick
@@ -20,8 +25,22 @@ from pimc.runtime.pimsim.spec import LEVELS, DramSpec
 PIM_NAMES = ("ACTAB", "PREA", "MACAB", "ACTSB", "PRESB", "MACSB", "ACTPB", "PREPB", "MACPB",
              "WRGB", "MVSB", "MVGB", "SFM", "REFab")
 BUFFER = 33  # AttAcc's PIM buffer: max_size 32, accepts while size <= 32
-NODES = 87  # per channel: 1 channel, 2 pCH, 4 rank, 16 bank-group and 64 bank nodes
 NEVER = np.int64(-1)
+
+
+def org_of(spec: DramSpec) -> np.ndarray:
+    """The engine's organisation vector for a spec: channels, pCH, ranks, bank groups, banks."""
+    o = spec.org
+    return np.array([o.channels, o.pseudo_channels, o.ranks, o.bank_groups, o.banks_per_group],
+                    np.int64)
+
+
+@nb.njit(cache=True, nogil=True)
+def _nodes(org):
+    """Timing nodes per channel: 1 channel, P pCH, P*R ranks, P*R*G groups, P*R*G*B banks
+    (87 on HBM3)."""
+    p, r, g, b = org[1], org[2], org[3], org[4]
+    return 1 + p + p * r + p * r * g + p * r * g * b
 
 
 def compile_pim(spec: DramSpec):
@@ -41,34 +60,35 @@ def compile_pim(spec: DramSpec):
 
 
 @nb.njit(cache=True, nogil=True)
-def _node(level, rank, bg, bank, pch):
+def _node(level, rank, bg, bank, pch, org):
     if level == 0:
         return 0
+    P, R, G, B = org[1], org[2], org[3], org[4]
     if level == 1:
         return 1 + pch
-    r = pch * 2 + rank
+    r = pch * R + rank
     if level == 2:
-        return 3 + r
+        return 1 + P + r
     if level == 3:
-        return 7 + r * 4 + bg
-    return 23 + (r * 4 + bg) * 4 + bank
+        return 1 + P + P * R + r * G + bg
+    return 1 + P + P * R + P * R * G + (r * G + bg) * B + bank
 
 
 @nb.njit(cache=True, nogil=True)
-def _ready_at(ready, c, cmd, depth, rank, bg, bank, pch):
+def _ready_at(ready, c, cmd, depth, rank, bg, bank, pch, org):
     t = np.int64(0)
     for lv in range(depth):
-        v = ready[c, _node(lv, rank, bg, bank, pch), cmd]
+        v = ready[c, _node(lv, rank, bg, bank, pch, org), cmd]
         if v > t:
             t = v
     return t
 
 
 @nb.njit(cache=True, nogil=True)
-def _update(ready, lat, c, cmd, upto, rank, bg, bank, pch, clk):
+def _update(ready, lat, c, cmd, upto, rank, bg, bank, pch, clk, org):
     ncmd = lat.shape[2]
     for lv in range(upto):
-        node = _node(lv, rank, bg, bank, pch)
+        node = _node(lv, rank, bg, bank, pch, org)
         for nx in range(ncmd):
             d = lat[lv, cmd, nx]
             if d > 0 and clk + d > ready[c, node, nx]:
@@ -77,7 +97,7 @@ def _update(ready, lat, c, cmd, upto, rank, bg, bank, pch, clk):
 
 @nb.njit(cache=True, nogil=True)
 def _pick(c, clk, buf, size, op, rank, bg, bank, row, openr, ready, depth, code, placement,
-          isact, cmdv, rdy, hitv, keyv, hitkey):
+          isact, cmdv, rdy, hitv, keyv, hitkey, org):
     """The scheduler's best request: (position, command, ready tick, lowest ready tick seen)."""
     big = np.int64(1) << 62
     while size[c] > 0 and op[buf[c, 0]] == 5:  # a barrier at the head retires for free
@@ -87,7 +107,8 @@ def _pick(c, clk, buf, size, op, rank, bg, bank, row, openr, ready, depth, code,
     m = size[c]
     if m == 0:
         return -1, -1, big, big
-    for k in range(32):
+    G, B = org[3], org[4]
+    for k in range(hitkey.size):
         hitkey[k] = False
     actc, prec, macc = code[3 * placement], code[3 * placement + 1], code[3 * placement + 2]
     fenced = False
@@ -98,7 +119,7 @@ def _pick(c, clk, buf, size, op, rank, bg, bank, row, openr, ready, depth, code,
         if o == 5:
             fenced = True
             continue
-        key = rank[q] * 16 + bg[q] * 4 + bank[q]
+        key = (rank[q] * G + bg[q]) * B + bank[q]
         hit = False
         if o == 0:
             st = openr[c, 0] if placement == 0 else openr[c, key]
@@ -123,7 +144,7 @@ def _pick(c, clk, buf, size, op, rank, bg, bank, row, openr, ready, depth, code,
         if cmdv[p] < 0:
             continue
         q = buf[c, p]
-        rdy[p] = _ready_at(ready, c, cmdv[p], depth[cmdv[p]], rank[q], bg[q], bank[q], 0)
+        rdy[p] = _ready_at(ready, c, cmdv[p], depth[cmdv[p]], rank[q], bg[q], bank[q], 0, org)
         if rdy[p] < low:
             low = rdy[p]
         if cand < 0:
@@ -139,10 +160,11 @@ def _pick(c, clk, buf, size, op, rank, bg, bank, row, openr, ready, depth, code,
 
 
 @nb.njit(cache=True, nogil=True)
-def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nrefi, log_cap):
+def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nrefi, log_cap, org):
     """Run the stream; returns (cycles, counts per command, log arrays, log length)."""
     n = op.size
-    nch = 16
+    nch, npch, G, B = org[0], org[1], org[3], org[4]
+    nkey = org[2] * G * B  # open-row slots: the banks of pseudo-channel 0 (requests address it)
     ncmd = lat.shape[1]
     big = np.int64(1) << 62
     isact = np.zeros(ncmd, np.bool_)
@@ -155,8 +177,8 @@ def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nref
     PREA, REFAB = code[1], code[13]
     buf = np.zeros((nch, BUFFER), np.int64)
     size = np.zeros(nch, np.int64)
-    ready = np.zeros((nch, NODES, ncmd), np.int64)
-    openr = np.full((nch, 32), -1, np.int64)
+    ready = np.zeros((nch, _nodes(org), ncmd), np.int64)
+    openr = np.full((nch, nkey), -1, np.int64)
     pend = np.zeros(nch, np.int64)
     refn = np.zeros(nch, np.int64)
     next_ref = np.full(nch, nrefi if nrefi > 0 else big, np.int64)
@@ -166,7 +188,7 @@ def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nref
     rdy = np.zeros(BUFFER, np.int64)
     hitv = np.zeros(BUFFER, np.bool_)
     keyv = np.zeros(BUFFER, np.int64)
-    hitkey = np.zeros(32, np.bool_)
+    hitkey = np.zeros(nkey, np.bool_)
     log = np.zeros((log_cap, 9), np.int64)
     nlog = 0
     clk = np.int64(0)
@@ -184,7 +206,7 @@ def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nref
         clk += 1
         for c in range(nch):
             if next_ref[c] == clk:
-                pend[c] += 2
+                pend[c] += npch  # one REFab per pseudo-channel
                 next_ref[c] += nrefi
             elif wake[c] > clk:
                 continue
@@ -193,15 +215,15 @@ def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nref
             low = big
             refresh = pend[c] > 0
             if refresh:
-                pch = refn[c] % 2
+                pch = refn[c] % npch
                 anyopen = False
-                for k in range(32):
+                for k in range(nkey):
                     if openr[c, k] >= 0:
                         anyopen = True
                 cmd = PREA if anyopen else REFAB
-                t = _ready_at(ready, c, cmd, depth[cmd], 0, 0, 0, pch)
+                t = _ready_at(ready, c, cmd, depth[cmd], 0, 0, 0, pch, org)
                 if t <= clk:
-                    _update(ready, lat, c, cmd, 2, 0, 0, 0, pch, clk)
+                    _update(ready, lat, c, cmd, 2, 0, 0, 0, pch, clk, org)
                     if cmd == PREA:
                         openr[c, :] = -1
                     else:
@@ -228,7 +250,7 @@ def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nref
                     break
                 p, cmd, t, lw = _pick(c, clk, buf, size, op, rank, bg, bank, row, openr, ready,
                                       depth, code, placement, isact, cmdv, rdy, hitv, keyv,
-                                      hitkey)
+                                      hitkey, org)
                 if lw < low:
                     low = lw
                 if p < 0 or t > clk:
@@ -236,8 +258,8 @@ def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nref
                 if attempt == 1 and isrow[cmd] != need_row:
                     continue
                 q = buf[c, p]
-                _update(ready, lat, c, cmd, 5, rank[q], bg[q], bank[q], 0, clk)
-                key = rank[q] * 16 + bg[q] * 4 + bank[q]
+                _update(ready, lat, c, cmd, 5, rank[q], bg[q], bank[q], 0, clk, org)
+                key = (rank[q] * G + bg[q]) * B + bank[q]
                 k3 = -1
                 for k in range(9):
                     if code[k] == cmd:
@@ -248,8 +270,8 @@ def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nref
                     if k3 < 3:
                         openr[c, :] = value
                     elif k3 < 6:
-                        for r4 in range(8):
-                            openr[c, r4 * 4 + bank[q]] = value
+                        for r4 in range(nkey // B):  # bank b of every (rank, group)
+                            openr[c, r4 * B + bank[q]] = value
                     else:
                         openr[c, key] = value
                 if final:
