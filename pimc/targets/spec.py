@@ -63,6 +63,11 @@ class Xpu(Spec):
     systolic_cols: PositiveInt | None = None
     clock_hz: PositiveFloat | None = None
     sram_bytes: PositiveInt | None = None
+    # Vector units beside the arrays (elementwise ops, softmax, norms), each `vector_lanes` wide.
+    # Absent: NeuPIMs' 8 x 128 (casys-kaist/NeuPIMs configs/systolic_ws_128x128_dev.json
+    # "vector_core_count": 8, "vector_core_width": 128), which runtime/npusim assumes.
+    vector_units: PositiveInt | None = None
+    vector_lanes: PositiveInt | None = None
     overhead_s: NonNegativeFloat = 0.0  # fixed cost per op: a kernel launch or a tile dispatch
 
     @property
@@ -210,17 +215,34 @@ class Pim(Spec):
     mac_interval_tck: PositiveInt
     row_buffers: Literal[1, 2] = 1
     buffer_bytes: PositiveInt | None = None  # registers/buffers per unit
-    # AttAcc's power constraint on all-bank/same-bank MACs (HBM3_5.2Gbps nCCDAB = nCCDSB = 6;
-    # false: HBM3_5.2Gbps_NPC, 4). Absent: follows mac_interval_tck (> 4 -> constrained).
+    # AttAcc's power constraint on all-bank/same-bank MACs: `mac_interval_tck` is the constrained
+    # spacing (HBM3_5.2Gbps nCCDAB = nCCDSB = 6) and `mac_interval_npc_tck` the one without it
+    # (HBM3_5.2Gbps_NPC, 4), so `--set pim.power_constraint=false` switches the analytic model
+    # and the simulator together. Absent: the target has one interval and no such switch.
     power_constraint: bool | None = None
+    mac_interval_npc_tck: PositiveInt | None = None
     overhead_s: NonNegativeFloat = 0.0
+
+    @model_validator(mode="after")
+    def _power_switch(self) -> "Pim":
+        if self.power_constraint is False and self.mac_interval_npc_tck is None:
+            raise ValueError("power_constraint: false needs mac_interval_npc_tck, the MAC spacing "
+                             "without the constraint (this target has only mac_interval_tck)")
+        return self
+
+    @property
+    def interval_tck(self) -> int:
+        """The MAC spacing in force: without the power constraint where it is lifted."""
+        if self.power_constraint is False:
+            return self.mac_interval_npc_tck
+        return self.mac_interval_tck
 
     def units(self, memory: Memory) -> int:
         return self.units_per_channel * memory.total_channels
 
     def clock_hz(self, memory: Memory) -> float:
         """MAC commands per second per channel: the rate every unit computes at."""
-        return 1e9 / (self.mac_interval_tck * memory.timing.tCK_ns)
+        return 1e9 / (self.interval_tck * memory.timing.tCK_ns)
 
     def peak_flops(self, memory: Memory) -> float:
         return 2.0 * self.units(memory) * self.lanes * self.clock_hz(memory)

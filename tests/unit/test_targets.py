@@ -9,7 +9,7 @@ import re
 import pytest
 
 from pimc.cli import main
-from pimc.errors import TargetError, UnknownNameError
+from pimc.errors import PimcError, TargetError, UnknownNameError
 from pimc.ir.attrs import DEVICES
 from pimc.targets import Target, get_target, load_target, override, preset_names
 from pimc.targets.load import PRESETS
@@ -141,9 +141,19 @@ def test_attacc_hbm3_pim(name, multiple):
     assert t.memory.burst_tck == pytest.approx(2, abs=1e-3)  # nBL 2 (BL8, 4 beats per tCK)
     # Internal bandwidth over external: 64 units x 32 B per nCCDAB 4 tCK against 32 B per tCK of
     # a channel's pins (bank); 16 units per 4 tCK (bank group); 2 units per nBL 2 (buffer).
-    ratio = t.devices()["pim"].bandwidth_bytes_s / t.memory.peak_bandwidth
+    # Those are without the power constraint (HBM3_5.2Gbps_NPC); AttAcc's default keeps it, and
+    # nCCDAB = nCCDSB = 6 cut the bank and bank-group multiples by 4/6 (ATTACC.md §2).
+    unconstrained = override(t, ["pim.power_constraint=false"]) if multiple > 1 else t
+    ratio = unconstrained.devices()["pim"].bandwidth_bytes_s / t.memory.peak_bandwidth
     assert ratio == pytest.approx(multiple, rel=1e-3)
+    constrained = t.devices()["pim"].bandwidth_bytes_s / t.memory.peak_bandwidth
+    assert constrained == pytest.approx(multiple * (4 / 6 if multiple > 1 else 1), rel=1e-3)
     assert t.devices()["xpu"].peak_flops == 312e12
+
+
+def test_power_constraint_needs_an_unconstrained_interval():
+    with pytest.raises(PimcError, match="power_constraint: false needs mac_interval_npc_tck"):
+        override(get_target("neupims"), ["pim.power_constraint=false"])
 
 
 def test_duplex_logic_pim_and_bank_pim_bands():

@@ -23,10 +23,12 @@
 //             MHA npu 2098, pim 267; GQA npu 526.3, pim 533.5 (a tie at Op/B 8 = 8.19/1.024);
 //             moe npu 2754, pim 5508. npu-pim-naive has the same roofline (one row buffer
 //             costs nothing here; it matters to the simulator).
-//   attacc-bank  linear xpu 34.5 (incl. 6.87 launch), pim 108.4; MHA xpu 652, pim 41;
-//             GQA xpu 169, pim 82; moe xpu 854.1, pim 847.0 (bank PIM's 53 TFLOP/s is 16x the
-//             3.33 TB/s pins, so at Op/B 16 only the xPU's launch overhead separates them).
-//   attacc-bg    MHA pim 164 beats xpu 652; GQA pim 328 loses to xpu 169; moe pim 3388.
+//   attacc-bank  (AttAcc's default power constraint: nCCDAB 6, so bank PIM's 35.5 TFLOP/s
+//             and 35.5 TB/s are 10.7x the 3.33 TB/s pins; without it, nCCDAB 4, 16x)
+//             linear xpu 34.5 (incl. 6.87 launch), pim 162.6; MHA xpu 652, pim 61.5;
+//             GQA xpu 169, pim 123; moe xpu 854.1, pim 1270.5 (unconstrained it would be
+//             847.0, and PIM would take the MoE by the xPU's launch overhead).
+//   attacc-bg    MHA pim 246 beats xpu 652; GQA pim 492 loses to xpu 169; moe pim 5082.
 //   attacc-buffer  MHA pim 656.4 vs xpu 652.5: buffer PIM reads at the pins' own bandwidth.
 //   duplex    MHA bank pim 41 < logic_pim 161; GQA logic_pim 41 < pim 82; moe logic_pim 424.
 //   hbm-pim   MHA pim 445 < xpu 1755; GQA xpu 446 < pim 889.
@@ -46,7 +48,7 @@ builtin.module {
     // BANK: %a = "llm.silu"{{.*}}device = #pimc.device<"xpu">
     // BANK: %o = "llm.attention"{{.*}}device = #pimc.device<"pim">
     // BANK: %g = "llm.attention"{{.*}}device = #pimc.device<"pim">
-    // BANK: %y = "llm.moe"{{.*}}device = #pimc.device<"pim">
+    // BANK: %y = "llm.moe"{{.*}}device = #pimc.device<"xpu">
     // MHAPIM: %h = "llm.linear"{{.*}}device = #pimc.device<"xpu">
     // MHAPIM: %o = "llm.attention"{{.*}}device = #pimc.device<"pim">
     // MHAPIM: %g = "llm.attention"{{.*}}device = #pimc.device<"xpu">
