@@ -12,7 +12,7 @@ from pimc.passes.pipeline_parser import parse_pipeline, pipeline_text
 from pimc.registry import Registry
 
 PASS_NAMES = ("analyze-intensity", "canonicalize", "cse", "dce", "lower-to-pim", "place-devices",
-              "raise-llm-ops")
+              "raise-llm-ops", "sub-batch-interleave")
 
 PASSES: Registry[type[Pass]] = Registry("pass")
 
