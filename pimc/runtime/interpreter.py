@@ -87,8 +87,10 @@ KERNELS: dict[str, Kernel] = {
     "llm.moe": lambda f, op, a: [ref.moe(*map(ref.compute, a), op.attr("top_k"),
                                          op.attr("normalize"))],
 }
-# A pim op computes what the llm op it lowers computes; only its data layout differs.
+# A pim or npu op computes what the llm op it lowers computes; only its data layout or tile
+# schedule differs.
 KERNELS["pim.gemv"], KERNELS["pim.attention"] = KERNELS["llm.linear"], KERNELS["llm.attention"]
+KERNELS["npu.gemm"], KERNELS["npu.matmul"] = KERNELS["llm.linear"], KERNELS["llm.matmul"]
 
 
 def run(module: ModuleOp, func: str, inputs: Sequence[np.ndarray],

@@ -16,6 +16,7 @@ _DIALECT_MODULES = {
     "builtin": "pimc.ir.dialects.builtin",
     "func": "pimc.ir.dialects.builtin",
     "llm": "pimc.ir.dialects.llm",
+    "npu": "pimc.ir.dialects.npu",
     "pim": "pimc.ir.dialects.pim",
 }
 
