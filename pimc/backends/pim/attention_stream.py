@@ -100,8 +100,9 @@ class Shape:
 class _Builder:
     """Appends blocks of requests; each block is emitted channel-innermost."""
 
-    def __init__(self):
+    def __init__(self, nch: int = CHANNELS):
         self.parts: list[np.ndarray] = []
+        self.nch = nch  # a barrier fences every channel of the stack
 
     def add(self, op, chans, rank=0, bg=0, bank=0, row=0, col=0) -> None:
         """One request per (outer index, channel): the address arrays have the outer shape and
@@ -119,7 +120,7 @@ class _Builder:
         self.parts.append(out)
 
     def barrier(self) -> None:
-        self.add(BARRIER, list(range(CHANNELS)))
+        self.add(BARRIER, list(range(self.nch)))
 
     def extend(self, block: np.ndarray) -> None:
         if len(block):
@@ -208,16 +209,27 @@ def _strided(items: np.ndarray, steps: int, exact: bool):
 
 
 def attention_stream(L: int, nhead: int, dhead: int, dbyte: int = 2, placement: str = "BA",
-                     layout: str = "pimc") -> np.ndarray:
-    """The request stream (STREAM_DTYPE array, file order) of one HBM stack's decode attention."""
+                     layout: str = "pimc", org=None) -> np.ndarray:
+    """The request stream (STREAM_DTYPE array, file order) of one HBM stack's decode attention.
+    layout="pimc" lays the heads over `org` (a layout.PimOrg; default AttAcc's HBM3 stack);
+    layout="attacc" is AttAcc's generator on its HBM3 stack."""
     if layout not in ("attacc", "pimc"):
         raise PimcError(f"layout: unknown '{layout}'; valid: attacc, pimc")
+    if layout == "pimc":
+        from pimc.backends.pim.attention_pimc import AttentionLayout
+        return AttentionLayout(L, nhead, dhead, dbyte, placement, org).stream()
     s = Shape(L, nhead, dhead, dbyte, placement)
     s.validate()
-    quirks = layout == "attacc"
     G = s.groups
     heads = [_Head(s, g, list(range(min(CHANNELS, nhead - CHANNELS * g)))) for g in range(G)]
-    out = _Builder()
+    return schedule(heads, True, CHANNELS)
+
+
+def schedule(heads: list, quirks: bool, nch: int) -> np.ndarray:
+    """The head groups' requests in pairs (ATTACC.md §4), one group's softmax and moves hidden
+    under the other's MACs; quirks=True is AttAcc's generator, bugs included."""
+    out = _Builder(nch)
+    G = len(heads)
     for p in range(G // 2):
         A, B = heads[2 * p], heads[2 * p + 1]
         len1, len2 = A.len1, A.len2
