@@ -162,14 +162,14 @@ def split(func: FuncOp, n: int) -> None:
     if any("subbatch" in op.attributes for op in ops):
         raise PassFailure(f"pass '{_PASS}': @{func.sym_name} is split already (its ops carry "
                           "subbatch)")
-    if n == 1:
-        for op in ops:
-            op.attributes["subbatch"] = IntAttr(0)
-        return
     batched_args = _batched_args(func, batch)
     per_batch = _per_batch_ops(ops, batched_args, batch)
     for op in per_batch:
         _check_row_wise(op, per_batch, batched_args, batch)
+    if n == 1:  # one sub-batch: the whole batch, nothing to slice or reorder
+        for op in per_batch:
+            op.attributes["subbatch"] = IntAttr(0)
+        return
     _Emitter(func, batch, n, batched_args, per_batch).run(ops)
 
 
