@@ -305,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
+    from pimc import progress
+    progress.enable()  # a person at a terminal: long simulations draw a bar on stderr
     sys.exit(main())
 
 

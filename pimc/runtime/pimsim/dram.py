@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit
 
 from pimc.errors import PimcError
+from pimc.progress import watched
 from pimc.runtime.pimsim import controller as K
 from pimc.runtime.pimsim.engine import (K_ACCEPTED, K_DUAL, K_END, K_PHANTOM, K_RD_HITS,
                                         K_TICKS, K_WR_HITS, LOG_FIELDS, N_COUNTERS, simulate)
@@ -84,7 +85,9 @@ def run_trace(trace: Trace | str | Path, memory="hbm2", frontend: str = "default
         UNIT, BANK = _new_state(spec, P, REQ)
         counts = np.zeros(N_COUNTERS, np.int64)
         log = np.empty((capacity, LOG_FIELDS), np.int64)
-        n_log = simulate(P, lat, REQ, UNIT, BANK, order, ustart, counts, log) if len(REQ) else 0
+        n_log = watched(lambda: simulate(P, lat, REQ, UNIT, BANK, order, ustart, counts, log),
+                        lambda: counts[K_ACCEPTED], len(REQ),
+                        f"pimsim {spec.name}") if len(REQ) else 0
         if n_log != -1:
             break
         capacity *= 2  # the log filled up: run again with room for twice as many commands

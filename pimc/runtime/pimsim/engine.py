@@ -155,7 +155,7 @@ def accept(P, REQ, UNIT, counts, u, i, T):
     UNIT[u, U_RQ_N] += 1
 
 
-@njit(cache=True)  # reference counting on: it allocates
+@njit(cache=True, nogil=True)  # reference counting on: it allocates; nogil: pimc.progress
 def simulate(P, lat, REQ, UNIT, BANK, order, ustart, counts, log):
     """Run every request to completion. `order` lists the requests per controller in file
     order, controller u's from ustart[u] (the default front end); the dramsim3 front end reads
