@@ -10,7 +10,8 @@ from pimc.testing import assert_same_semantics, random_weights
 CFG = DecoderShape(layers=2, hidden=32, heads=4, kv_heads=2, ffn=64, vocab=40, dtype="f32")
 DIMS = {"B": 2, "T": 5, "S": 3}
 REQUIRED_OPTIONS = {"place-devices": {"target": "neupims"}}  # placement means nothing without one
-PREREQUISITES = {"lower-to-pim": "raise-llm-ops,place-devices{target=neupims}"}  # it lowers what was placed
+PREREQUISITES = {"lower-to-pim": "raise-llm-ops,place-devices{target=neupims}",  # it lowers what
+                 "lower-to-npu": "raise-llm-ops,place-devices{target=neupims}"}  # was placed
 
 
 @pytest.mark.parametrize("name", list(PASSES))
