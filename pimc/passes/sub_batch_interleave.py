@@ -225,7 +225,7 @@ def _check_row_wise(op: Operation, per_batch: set, batched_args: set, batch: Bat
                                   f"holds the batch ({dim_str(d)}); splitting the batch would "
                                   "change what it computes", print_op(op))
         if not batch.symbolic and op.name == "llm.transpose" and op.attr("perm")[0] != 0:
-            raise PassFailure(f"pass '{_PASS}': llm.transpose moves the batch off dim 0, where "
+            raise PassFailure(f"pass '{_PASS}': 'llm.transpose' moves the batch off dim 0, where "
                               "a concrete batch is split", print_op(op))
     if not batch.symbolic:  # a concrete batch is found by position: it must stay in dim 0
         for r in op.results:
