@@ -53,6 +53,27 @@ class TilePlan:
         full, rest = divmod(m, self.tile_m)
         return [self.tile_m] * full + ([rest] if rest else [])
 
+    def passes_per_array(self, m: int) -> int:
+        """Weight-tile passes of the busiest array: one per (M block, K tile, column round)."""
+        return len(self.m_blocks(m)) * self.k_tiles * self.n_groups
+
+    def array_cycles(self, m: int) -> int:
+        """Cycles the busiest array computes (runtime/npusim/gemm.py gives the derivation): a
+        pass holds the array for max(rows in the block, array rows), plus the first weight
+        preload and the last pass's fill/drain."""
+        rows, cols = self.tile_k, self.tile_n
+        per_block = sum(max(block, rows) for block in self.m_blocks(m))
+        return rows + self.k_tiles * self.n_groups * per_block + rows + cols - 2
+
+    def traffic(self, m: int, k: int, n: int, elem_bytes: float) -> tuple[int, int, int]:
+        """(bytes moved, bytes loaded before the first pass, bytes stored after the last): the
+        streamed operand once per column round (the arrays of a round share it), the weights
+        once per M block, the output once (it accumulates in SRAM over K)."""
+        blocks, tk, width = self.m_blocks(m), min(k, self.tile_k), min(n, self.arrays * self.tile_n)
+        moved = elem_bytes * (m * k * self.n_groups + k * n * len(blocks) + m * n)
+        first = elem_bytes * (blocks[0] * tk + tk * width)
+        return int(moved), int(first), int(elem_bytes * blocks[-1] * width)
+
 
 def plan_gemm(k: int, n: int, xpu: Xpu, where: str = "lower-to-npu") -> TilePlan:
     """Tile a GEMM with static K and N for `xpu`'s arrays and SRAM.

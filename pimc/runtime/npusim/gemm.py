@@ -2,7 +2,9 @@
 
 The tiling is `plan_gemm` (passes/lower_to_npu.py, the schedule lower-to-npu records): the
 stationary [K, N] operand in rows x cols tiles, M streamed in blocks of at most `tile_m` rows,
-the column tiles dealt round-robin to the arrays, which share every streamed block.
+the column tiles dealt round-robin to the arrays, which share every streamed block. The
+schedule's own counts (`TilePlan.array_cycles`, `TilePlan.traffic`) live with it, so the npu
+backend prints the same numbers; this module adds the memory system and the overlap.
 
 Compute, per array (all arrays run the same number of rounds, so the busiest one sets the time):
 - one pass per (M block, K tile, column-tile round): the block's m rows enter one per cycle while
@@ -79,22 +81,15 @@ def gemm_time(m: int, k: int, n: int, target: Target, batch: int = 1,
         raise PimcError(f"npusim: target '{target.name}' has no [xpu]; expected an NPU")
     xpu = target.xpu
     plan = plan or plan_gemm(k, n, xpu, "npusim")
-    rows, cols = plan.tile_k, plan.tile_n
-    blocks = plan.m_blocks(m)
-    rounds = plan.k_tiles * plan.n_groups  # passes per M block on every array
-    compute = rows + rounds * sum(max(rows_in, rows) for rows_in in blocks) + rows + cols - 2
-
-    b = DTYPE_BYTES[xpu.dtype]
+    compute = plan.array_cycles(m)
+    moved, first, last = plan.traffic(m, k, n, DTYPE_BYTES[xpu.dtype])
     bpc = bytes_per_cycle(target)
-    moved = b * (m * k * plan.n_groups + k * n * len(blocks) + m * n)
     memory = math.ceil(moved / bpc)
-    first = b * (blocks[0] * min(k, rows) + min(k, rows) * min(n, plan.arrays * cols))
-    last = b * blocks[-1] * min(n, plan.arrays * cols)
     prologue, epilogue = math.ceil(first / bpc), math.ceil(last / bpc)
     one = prologue + max(compute, memory - prologue - epilogue) + epilogue
 
     cycles = batch * one
-    peak_macs = xpu.count * rows * cols * cycles
     return NpuResult(cycles, batch * compute, batch * memory,
-                     batch * len(blocks) * plan.k_tiles * plan.n_tiles,
-                     batch * m * k * n / peak_macs, batch * int(moved))
+                     batch * len(plan.m_blocks(m)) * plan.k_tiles * plan.n_tiles,
+                     batch * m * k * n / (xpu.count * plan.tile_k * plan.tile_n * cycles),
+                     batch * moved)
