@@ -1,0 +1,49 @@
+"""One step of a placed function as schedulable tasks: each op's device and time from the same
+cost model and placement `pimc analyze` reports (analysis.timing), its deps from the IR's
+use-def edges, and how long it needs the shared HBM channels.
+
+Channel holds (schedule.py explains what they are for):
+- PIM units (`pim`, bank/bank-group/buffer-die) compute inside the DRAM, so a PIM op holds the
+  channels for its whole run;
+- an NPU/xPU op holds them for its bytes at the memory's external bandwidth (its weight and
+  activation traffic), and computes for the rest;
+- Logic-PIM on the base die reads through the TSVs at its own bandwidth, which the same banks
+  serve (Duplex, Yun et al., MICRO'24 §4), so it holds them for its bytes at that bandwidth.
+"""
+from __future__ import annotations
+
+from pimc.analysis.timing import time_function
+from pimc.ir.attrs import IntAttr
+from pimc.ir.dialects.builtin import FuncOp
+from pimc.passes.place_devices import body_ops
+from pimc.runtime.system.schedule import Task
+from pimc.targets import Target
+
+SUB_BATCH_ATTR = "sub_batch"  # set by sub-batch-interleave
+
+
+def function_tasks(func: FuncOp, target: Target, batch: int, context: int,
+                   cost_model: str = "roofline") -> list[Task]:
+    """Tasks of `func` in program order; `func` must be placed (device attributes)."""
+    times = time_function(func, target, batch, context, keep_devices=True, cost_model=cost_model)
+    devices = target.devices()
+    index = {op: i for i, op in enumerate(body_ops(func))}
+    external = target.memory.peak_bandwidth
+    tasks = []
+    for i, t in enumerate(times):
+        deps = sorted({index[v.owner] for v in t.op.operands
+                       if getattr(v, "owner", None) in index})
+        duration = t.est_time_s
+        spec = devices[t.device]
+        if spec.kind.startswith("pim"):
+            hold = duration
+        elif spec.kind == "logic-pim":
+            hold = min(duration, t.cost.bytes / spec.bandwidth_bytes_s)
+        else:
+            hold = min(duration, t.cost.bytes / external)
+        attr = t.op.attributes.get(SUB_BATCH_ATTR)
+        sub = attr.value if isinstance(attr, IntAttr) else -1
+        where = t.op.loc.describe() if t.op.loc else ""
+        tasks.append(Task(f"{t.op.name} {where}".strip(), t.device, duration, tuple(deps),
+                          hold, sub, t.op.name))
+    return tasks
