@@ -29,6 +29,7 @@ def analyze(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc mod
             moe_skew: Annotated[str, typer.Option("--moe-skew", help="MoE routing: uniform, a Zipf exponent, or expert weights '4,2,1,1'.")] = "uniform",
             policy: Annotated[str, typer.Option("--policy", help="Placement: pick-min, neupims, attacc or duplex.")] = "pick-min",
             pin: Annotated[str, typer.Option("--pin", help="Pin ops to devices: 'attention:pim,moe:logic_pim'.")] = "",
+            cost_model: Annotated[str, typer.Option("--cost-model", help="roofline, or sim: PIM decode attention and GEMV timed by the cycle-level simulator (cached per target), the rest by the roofline.")] = "roofline",
             set_: Annotated[list[str], typer.Option("--set", help="Override a target key: key.path=value (repeatable).")] = []):
     """Arithmetic intensity (Op/B), device placement and estimated time per op, with totals per
     device and the estimated time per token."""
@@ -37,7 +38,8 @@ def analyze(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc mod
 
     if format not in FORMATS:
         raise PimcError(f"--format: unknown format '{format}'; valid: {', '.join(FORMATS)}")
-    options = dict(dtype=dtype, kv_dtype=kv_dtype, moe_skew=moe_skew, policy=policy, pin=pin)
+    options = dict(dtype=dtype, kv_dtype=kv_dtype, moe_skew=moe_skew, policy=policy, pin=pin,
+                   cost_model=cost_model)
     Options(phase, batch, context, **options).check_target(resolve_target(target, set_))
     if plot is not None:
         check_plot_path(plot)
@@ -46,6 +48,8 @@ def analyze(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc mod
         get(model)  # an unknown name lists the models now, not after the target and imports
 
     from rich.console import Console
+    # A spinner on stderr that names each step (and, with --cost-model sim, each kernel being
+    # simulated); rich draws it only on a terminal, so pipes and --format json see nothing.
     status = Console(stderr=True).status("")
     with status:
         report = run_analysis(model, target, batch, context, phase, overrides=set_,
@@ -73,15 +77,18 @@ def print_tables(report, per_op: bool) -> None:
     columns = ["op", "loc", "shape"] if per_op else ["op", "shape", "count"]
     for name in columns:
         table.add_column(name, no_wrap=name != "loc", justify="right" if name == "count" else "left")
-    for name in ("flops", "bytes", "Op/B", "device", "est. time", "bound"):
-        table.add_column(name, justify="left" if name in ("device", "bound") else "right",
-                         no_wrap=True)
+    # which rows the simulator timed; with the roofline model every row would say "roofline"
+    sources = report.options.cost_model != "roofline"
+    for name in ("flops", "bytes", "Op/B", "device", "est. time", "bound") + \
+            (("time from",) if sources else ()):
+        table.add_column(name, justify="right" if name in ("flops", "bytes", "Op/B", "est. time")
+                         else "left", no_wrap=True)
     if not per_op:
         table.add_column("share", justify="right", no_wrap=True)
     for r in report.rows if per_op else report.by_type():
         first = [r["op"], r["loc"], r["shape"]] if per_op else [r["op"], r["shape"], str(r["count"])]
         rest = [si(r["flops"]), si(r["bytes"], "B"), f"{r['op_b']:.2f}", r["device"],
-                format_time(r["est_time_s"]), r["bound"]]
+                format_time(r["est_time_s"]), r["bound"]] + ([r["time_source"]] if sources else [])
         table.add_row(*first, *rest, *([] if per_op else [f"{100 * r['share']:.1f}%"]))
     console.print(table)
     totals = report.totals()

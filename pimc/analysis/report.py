@@ -9,8 +9,10 @@ whatever dtype the model was captured in, is deliberate: every preset quotes its
 fp16 and Duplex's Op/B characterisation is of fp16 models, so an f32 capture analysed as f32
 would halve every Op/B and misplace ops. `dtype="ir"` keeps the captured types.
 
-Estimated times are the cost model's roofline per op (max(flops/peak, bytes/bandwidth) plus the
-device's fixed overhead) plus moving its inputs from other devices, summed serially: one decode step (one token for each of `batch`
+Estimated times are the cost model's per op (by default the roofline, max(flops/peak,
+bytes/bandwidth) plus the device's fixed overhead; `cost_model="sim"` takes PIM decode attention
+and GEMV from the cycle-level simulator, each row's `time_source` saying which) plus moving its
+inputs from other devices, summed serially: one decode step (one token for each of `batch`
 sequences, so the per-token latency) or one prefill of `batch` prompts of `context` tokens. Ops
 on different devices do not overlap in this estimate; the system simulator models overlap.
 """
@@ -30,6 +32,7 @@ from pimc.ir.dialects.builtin import FuncOp, ModuleOp
 from pimc.ir.types import ELEMENT_TYPES
 from pimc.passes import PassManager
 from pimc.passes.analyze_intensity import AnalyzeIntensity, intensity_rows, parse_skew
+from pimc.passes.cost_model import COST_MODELS, get_cost_model
 from pimc.passes.pipelines import build
 from pimc.passes.place_devices import POLICIES, bindings_for, body_ops, parse_pins
 from pimc.targets import Target, get_target, override, preset_names
@@ -37,7 +40,7 @@ from pimc.targets import Target, get_target, override, preset_names
 PHASES = ("decode", "prefill")  # the function reported: @decode (past length S) or @prefill (T)
 DEFAULT_DTYPE = "f16"
 ROW_KEYS = ("op", "loc", "shape", "dtype", "flops", "bytes", "op_b", "device", "est_time_s",
-            "transfer_s", "bound")
+            "transfer_s", "bound", "time_source")
 
 
 @dataclass
@@ -47,8 +50,9 @@ class Report:
     Each row (ROW_KEYS): op, loc (the source module, e.g. the layer), shape (the result's,
     dims bound), dtype (that bytes were counted at), flops, bytes, op_b, device, est_time_s
     (transfer_s included), transfer_s (moving its inputs from other devices) and bound
-    ("compute" or "memory": the larger roofline term on its device). Ops that compute and move
-    nothing (views, weight handles) have no row."""
+    ("compute" or "memory": the larger roofline term on its device) and time_source (where the
+    op's time came from: "roofline" or "sim"). Ops that compute and move nothing (views, weight
+    handles) have no row."""
 
     model: str
     target: Target
@@ -84,16 +88,18 @@ class Report:
             g = groups.setdefault((r["op"], r["shape"], r["device"]), {
                 "op": r["op"], "shape": r["shape"], "dtype": r["dtype"], "device": r["device"],
                 "count": 0, "flops": 0.0, "bytes": 0.0, "est_time_s": 0.0, "transfer_s": 0.0,
-                "bound": set()})
+                "bound": set(), "time_source": set()})
             g["count"] += 1
             for key in ("flops", "bytes", "est_time_s", "transfer_s"):
                 g[key] += r[key]
             g["bound"].add(r["bound"])
+            g["time_source"].add(r["time_source"])
         total = self.est_time_s
         out = []
         for g in groups.values():
             g["op_b"] = g["flops"] / g["bytes"] if g["bytes"] else 0.0
             g["bound"] = "/".join(sorted(g["bound"]))
+            g["time_source"] = "/".join(sorted(g["time_source"]))
             g["share"] = g["est_time_s"] / total if total else 0.0
             out.append(g)
         return sorted(out, key=lambda g: (-g["est_time_s"], g["op"], g["shape"]))
@@ -123,7 +129,8 @@ class Report:
 
     def title(self) -> str:
         ctx = "context" if self.phase == "decode" else "prompt"
-        return (f"{self.model} on {self.target.name} ({self.options.policy}): {self.phase}, "
+        costs = "" if self.options.cost_model == "roofline" else f", {self.options.cost_model} costs"
+        return (f"{self.model} on {self.target.name} ({self.options.policy}{costs}): {self.phase}, "
                 f"batch {self.batch}, {ctx} {self.context}, {self.dtype}")
 
     def summary(self) -> str:
@@ -194,6 +201,7 @@ class Options:
     moe_skew: str = "uniform"
     policy: str = "pick-min"
     pin: str = ""
+    cost_model: str = "roofline"
 
     def __post_init__(self):
         hints = typing.get_type_hints(AnalyzeIntensity)
@@ -201,7 +209,8 @@ class Options:
                 ("phase", self.phase, tuple(PHASES)),
                 ("dtype", self.dtype, typing.get_args(hints["dtype"])),
                 ("kv-dtype", self.kv_dtype, typing.get_args(hints["kv_dtype"])),
-                ("policy", self.policy, POLICIES)):
+                ("policy", self.policy, POLICIES),
+                ("cost model", self.cost_model, list(COST_MODELS))):
             if value not in valid:
                 raise PimcError(unknown_name_message(what, value, list(valid)))
         for what, value in (("batch", self.batch), ("context", self.context)):
@@ -236,7 +245,7 @@ def analyze(model: Any, target: str | Path | Target, batch: int = 1, context: in
     """Capture `model` (a zoo name, a .mlir or .onnx path, or a ModuleOp, which is changed in
     place), run the default pipeline, analyze-intensity and the placement, and report `phase`
     at `batch` sequences and `context` tokens (the past length in decode, the prompt in
-    prefill). `options`: dtype, kv_dtype, moe_skew, policy, pin (see `Options`);
+    prefill). `options`: dtype, kv_dtype, moe_skew, policy, pin, cost_model (see `Options`);
     `overrides`: `key.path=value` target edits, as the CLI's --set."""
     opts = Options(phase, batch, context, **options)
     spec = resolve_target(target, overrides)
@@ -289,8 +298,10 @@ def report_of_module(module: ModuleOp, target: Target, opts: Options, name: str,
                                   moe_skew=opts.moe_skew)]).run(module)
     step(f"placing on {target.name}")
     counted = None if opts.dtype == "ir" else ELEMENT_TYPES[opts.dtype]
+    model = get_cost_model(opts.cost_model, target)
+    model.progress = step  # a simulating model says which kernel it is running
     timed = time_function(func, target, opts.batch, opts.context, opts.policy, opts.pin,
-                          keep_devices, element_bits=counted.bits if counted else None)
+                          keep_devices, model, element_bits=counted.bits if counted else None)
     rows = []
     # include_free keeps intensity_rows in step with the timed ops, one row per op
     for row, t in zip(intensity_rows(module, func, bindings_for(func, opts.batch, opts.context),
@@ -301,7 +312,7 @@ def report_of_module(module: ModuleOp, target: Target, opts: Options, name: str,
                 ELEMENT_TYPES[row["dtype"]].is_float:
             row["dtype"] = opts.dtype
         row.update(device=t.device, est_time_s=t.est_time_s, transfer_s=t.transfer_s,
-                   bound=t.bound)
+                   bound=t.bound, time_source=t.source)
         rows.append(row)
     return Report(name, target, opts, rows)
 

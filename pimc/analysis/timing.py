@@ -20,7 +20,7 @@ from pimc.ir.printer import print_op
 from pimc.ir.symbolic import sym
 from pimc.ir.types import TensorType
 from pimc.passes.analyze_intensity import Cost, evaluate, op_cost
-from pimc.passes.cost_model import get_cost_model
+from pimc.passes.cost_model import CostModel, get_cost_model
 from pimc.passes.place_devices import Placer, bindings_for, body_ops, is_cache_append, parse_pins
 from pimc.targets import Target
 
@@ -33,6 +33,7 @@ class OpTime:
     op_s: float  # the cost model's time on `device`, overhead included
     transfer_s: float  # bringing the inputs computed elsewhere to `device`
     bound: str  # "compute" or "memory": the larger roofline term on `device`; "" if nothing runs
+    source: str = ""  # where op_s came from: "roofline" or "sim" (CostModel.op_source)
 
     @property
     def est_time_s(self) -> float:
@@ -41,12 +42,13 @@ class OpTime:
 
 def time_function(func: FuncOp, target: Target, batch: int, context: int,
                   policy: str = "pick-min", pin: str = "", keep_devices: bool = False,
-                  cost_model: str = "roofline", element_bits: int | None = None) -> list[OpTime]:
+                  cost_model: str | CostModel = "roofline",
+                  element_bits: int | None = None) -> list[OpTime]:
     """One OpTime per op of `func` (after analyze-intensity), in program order. With
     `keep_devices` the ops' `device` attributes are the placement; otherwise the Placer
     chooses under `policy` and `pin`. `element_bits` counts transferred floats at that width
-    (the analysis dtype); None keeps the IR's types."""
-    model = get_cost_model(cost_model, target)
+    (the analysis dtype); None keeps the IR's types. `cost_model`: a name or a model."""
+    model = cost_model if isinstance(cost_model, CostModel) else get_cost_model(cost_model, target)
     devices = target.devices()
     bindings = bindings_for(func, batch, context)
     if keep_devices:
@@ -89,8 +91,9 @@ def time_function(func: FuncOp, target: Target, batch: int, context: int,
         else:
             holders.update((r, [device]) for r in op.results)
         compute, memory = cost.flops / spec.peak_flops, cost.bytes / spec.bandwidth_bytes_s
-        out.append(OpTime(op, cost, device, model.op_time(cost, spec, op), transfer,
-                          "compute" if compute > memory else "memory"))
+        out.append(OpTime(op, cost, device, model.op_time(cost, spec, op, bindings), transfer,
+                          "compute" if compute > memory else "memory",
+                          model.op_source(spec, op, bindings)))
     return out
 
 

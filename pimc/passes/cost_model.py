@@ -3,21 +3,26 @@
 `place-devices` asks a cost model for every candidate (op, device) pair. The interface is two
 methods, so a measured model can replace the analytic one without touching the pass:
 
-  * `op_time(cost, device, op) -> seconds`: `cost` is the op's flops and bytes with the dims
-    bound (`analyze_intensity.evaluate`); `op` is the op itself, for models that need its shape.
+  * `op_time(cost, device, op, dims) -> seconds`: `cost` is the op's flops and bytes with the
+    dims bound (`analyze_intensity.evaluate`); `op` is the op itself and `dims` the bindings of
+    its symbolic dims ({"B": 64, "S": 2048, "T": 1}), for models that need its concrete shape
+    (a simulator runs the kernel at that shape).
   * `transfer_time(nbytes, src, dst) -> seconds`: moving an activation between two devices.
+  * `op_source(device, op, dims) -> str`: where `op_time` took the time from ("roofline",
+    "sim"), so a report never presents a roofline number as a simulated one.
 
 Models live in `COST_MODELS` (name -> factory taking the `Target`):
 
   * `roofline`: the analytic model below.
-  * `cycle-sim`: reserved for PIM kernel times measured by pimc's cycle-level simulator
-    (runtime/pimsim, DESIGN §7), which a later issue builds. Looking it up says so; it does not
-    fall back to the roofline, so no result ever claims simulated numbers it does not have.
+  * `sim`: PIM decode attention and GEMV timed by pimc's cycle-level simulator (runtime/pimsim,
+    DESIGN §7), memoised per (kernel, shape, target); everything else by the roofline. It lives
+    in pimc.runtime.pimsim.sim_cost and is registered here by name (EXTERNAL_MODELS).
 """
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from pimc.ir.core import Operation
@@ -28,10 +33,20 @@ from pimc.targets import DeviceSpec, Target
 
 class CostModel(ABC):
     name: ClassVar[str]
+    # A slow model (one that runs a simulator) calls this with what it is doing, for a progress
+    # display; the CLI sets it, everything else leaves it None.
+    progress: Callable[[str], None] | None = None
 
     @abstractmethod
-    def op_time(self, cost: Cost, device: DeviceSpec, op: Operation | None = None) -> float:
-        """Seconds `device` takes to run an op of `cost` (flops and bytes as floats)."""
+    def op_time(self, cost: Cost, device: DeviceSpec, op: Operation | None = None,
+                dims: Mapping[str, int] | None = None) -> float:
+        """Seconds `device` takes to run `op` of `cost` (flops and bytes as floats), its
+        symbolic dims bound by `dims`."""
+
+    def op_source(self, device: DeviceSpec, op: Operation | None = None,
+                  dims: Mapping[str, int] | None = None) -> str:
+        """Where `op_time` takes this op's time from: the model's name unless it says otherwise."""
+        return self.name
 
     @abstractmethod
     def transfer_time(self, nbytes: float, src: DeviceSpec, dst: DeviceSpec) -> float:
@@ -62,7 +77,8 @@ class Roofline(CostModel):
     def __init__(self, target: Target):
         self.link_bandwidth = target.memory.peak_bandwidth
 
-    def op_time(self, cost: Cost, device: DeviceSpec, op: Operation | None = None) -> float:
+    def op_time(self, cost: Cost, device: DeviceSpec, op: Operation | None = None,
+                dims: Mapping[str, int] | None = None) -> float:
         if cost.flops == 0 and cost.bytes == 0:  # a view or a handle: nothing runs
             return 0.0
         return max(cost.flops / device.peak_flops, cost.bytes / device.bandwidth_bytes_s) \
@@ -77,14 +93,25 @@ class Roofline(CostModel):
 COST_MODELS: Registry[Callable[[Target], CostModel]] = Registry("cost model")
 COST_MODELS.register("roofline", lambda: Roofline)
 
+# Models defined outside this layer, as "module:attribute" like a plug-in's entry point. The
+# simulator-backed model runs pimsim, which lives in pimc.runtime, and passes must not depend on
+# runtime (DESIGN §2 layering). Naming it by a string keeps the dependency pointing from runtime
+# to passes, imports the simulator only when the model is used, and leaves one registry that
+# every place resolving a model by name (place-devices' options, pimc analyze, the API) reads.
+# (An importlib.metadata entry-point group, as backends use, would need a reinstall to see a new
+# model; this table is the same idea without that step.)
+EXTERNAL_MODELS = {"sim": "pimc.runtime.pimsim.sim_cost:SimCostModel"}
 
-def _cycle_sim_unavailable() -> Callable[[Target], CostModel]:
-    raise NotImplementedError(
-        "cost model 'cycle-sim' is not available yet: it needs pimc's cycle-level PIM simulator "
-        "(a later issue); use cost-model=roofline")
+
+def _load_external(ref: str) -> Callable[[], Callable[[Target], CostModel]]:
+    def load() -> Callable[[Target], CostModel]:
+        module, _, attr = ref.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return load
 
 
-COST_MODELS.register("cycle-sim", _cycle_sim_unavailable)
+for _name, _ref in EXTERNAL_MODELS.items():
+    COST_MODELS.register(_name, _load_external(_ref))
 
 
 def get_cost_model(name: str, target: Target) -> CostModel:

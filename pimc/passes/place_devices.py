@@ -15,7 +15,8 @@ Options:
   * `batch=<int>` (B, default 1: one request, where every GEMV is memory-bound) and
     `context=<int>` (S, default 2048). T, the new tokens per request, is `context` in a function
     whose name contains "prefill" and 1 elsewhere (decode).
-  * `cost-model=roofline` (`cost_model.COST_MODELS`; `cycle-sim` is reserved for the simulator).
+  * `cost-model=roofline|sim` (`cost_model.COST_MODELS`): `sim` times PIM decode attention and
+    GEMV with the cycle-level simulator (runtime/pimsim/sim_cost.py), the rest by the roofline.
   * `sweep=true`: also place at B = 1, 2, 4, ..., 512 and print, as remarks on stderr, where each
     op type changes device (`placement_thresholds` returns the same data). The IR keeps the
     placement at `batch`.
@@ -194,7 +195,7 @@ class Placer:
             best, best_time = None, 0.0
             for device in self.candidates(op, len(moving) < len(op.operands)):
                 spec = self.devices[device]
-                time = self.model.op_time(cost, spec, op) + sum(
+                time = self.model.op_time(cost, spec, op, bindings) + sum(
                     self.model.transfer_time(_nbytes(v, subs), self.devices[holders[v][0]], spec)
                     for v in sources if device not in holders[v])
                 if best is None or time < best_time:  # ties keep the earlier device: the xPU

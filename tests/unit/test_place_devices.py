@@ -90,12 +90,9 @@ def test_transfer_crosses_the_hbm_pins_once_plus_the_larger_overhead():
 
 
 def test_cost_model_registry():
-    assert sorted(COST_MODELS) == ["cycle-sim", "roofline"]
-    with pytest.raises(UnknownNameError, match="unknown cost model 'rofline' .*valid: cycle-sim, roofline"):
+    assert sorted(COST_MODELS) == ["roofline", "sim"]
+    with pytest.raises(UnknownNameError, match="unknown cost model 'rofline' .*valid: roofline, sim"):
         get_cost_model("rofline", get_target("neupims"))
-    with pytest.raises(NotImplementedError, match="'cycle-sim' is not available yet") as e:
-        get_cost_model("cycle-sim", get_target("neupims"))
-    assert "\n" not in str(e.value)
 
 
 # ---- whole models -----------------------------------------------------------------------------
@@ -223,8 +220,7 @@ def test_pin_overrides_the_choice():
      "policy 'neupims' needs a pim device; target 'npu-only' has: npu"),
     ("place-devices{target=neupims,policy=duplex}",
      "policy 'duplex' needs a logic_pim device; target 'neupims' has: npu, pim"),
-    ("place-devices{target=neupims,cost-model=rofline}", "valid: cycle-sim, roofline"),
-    ("place-devices{target=neupims,cost-model=cycle-sim}", "'cycle-sim' is not available yet"),
+    ("place-devices{target=neupims,cost-model=rofline}", "valid: roofline, sim"),
     ("place-devices{target=neupims,batch=0}", "option 'batch' of pass 'place-devices' must be >= 1"),
     ("place-devices", "needs a target: give target=<preset or .toml> or a module attribute "
                       "pimc.target (presets: attacc-bank, "),
