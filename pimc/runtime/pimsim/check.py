@@ -110,6 +110,9 @@ class _Checker:
         self.last: dict[tuple, int] = {}  # (command, address prefix) -> last issue cycle
         self.history: dict[tuple, deque] = {}  # (window rule, node) -> its last `window` cycles
         self.open_rows: dict[tuple, int] = {}  # bank address -> open row
+        # NeuPIMs' dual row buffers (spec.pim["row_buffers"] == 2, dual_row.py): PIM commands
+        # open, use and close a second buffer per bank, apart from ACT/PRE/RD/WR's.
+        self.pim_rows = {} if spec.pim.get("row_buffers", 1) == 2 else self.open_rows
         self.bus_use: dict[tuple, list] = {}  # (channel, pseudo-channel) -> [cycle, buses]
         self.found: list[Violation] = []
 
@@ -231,8 +234,9 @@ class _Checker:
             if name == CLOSES:
                 self.open_rows.pop(addr, None)
         elif name == REFRESHES:
-            still_open = [(bank, self.open_rows[bank]) for bank in self.banks_under(addr)
-                          if bank in self.open_rows]
+            states = (self.open_rows, self.pim_rows)[:1 + (self.pim_rows is not self.open_rows)]
+            still_open = [(bank, rows[bank]) for rows in states for bank in self.banks_under(addr)
+                          if bank in rows]
             if still_open:
                 banks = ", ".join(f"bg{b[3]} ba{b[4]} (row {r})" for b, r in still_open)
                 self.report(addr, "protocol", message=f"REF with open banks: {banks}")
@@ -252,24 +256,24 @@ class _Checker:
         effect, banks = self.effects[name]
         targets = self.effect_banks(banks, addr)
         if effect == "open":
-            busy = [b for b in targets if b in self.open_rows]
+            busy = [b for b in targets if b in self.pim_rows]
             if busy:
                 self.report(addr, "protocol", message=f"{name} to {len(busy)} bank(s) already "
                             f"open (first: bg{busy[0][3]} ba{busy[0][4]} row "
-                            f"{self.open_rows[busy[0]]})")
+                            f"{self.pim_rows[busy[0]]})")
             for b in targets:
-                self.open_rows[b] = row
+                self.pim_rows[b] = row
         elif effect == "close":
             for b in targets:
-                self.open_rows.pop(b, None)
+                self.pim_rows.pop(b, None)
         elif effect == "access":
-            wrong = [b for b in targets if self.open_rows.get(b) != row]
+            wrong = [b for b in targets if self.pim_rows.get(b) != row]
             if wrong:
                 self.report(addr, "protocol", message=f"{name} to row {row} but {len(wrong)} "
                             f"of its banks have another row or none open (first: "
-                            f"{self.open_rows.get(wrong[0])})")
+                            f"{self.pim_rows.get(wrong[0])})")
         elif effect == "refresh":
-            still_open = [b for b in targets if b in self.open_rows]
+            still_open = [b for b in targets if b in self.open_rows or b in self.pim_rows]
             if still_open:
                 self.report(addr, "protocol", message=f"{name} with {len(still_open)} open "
                             "bank(s)")
