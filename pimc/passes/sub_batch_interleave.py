@@ -115,6 +115,12 @@ class Batch:
     def is_batch(self, d: Dim) -> bool:
         return dims_equal(d, self.dim) if self.symbolic else d == self.dim
 
+    def holds(self, d: Dim, axis: int) -> bool:
+        """Whether dim `d`, at `axis` of a batched value, holds (part of) the batch."""
+        if self.symbolic:
+            return not isinstance(d, int) and self.dim in d.free_symbols
+        return axis == 0
+
     def leading(self, t: Type) -> bool:
         """Whether `t` carries the batch as its leading dim alone (B, 2*B; N, 2*N)."""
         if not isinstance(t, TensorType) or not t.rank:
@@ -163,14 +169,20 @@ def split(func: FuncOp, n: int) -> None:
         raise PassFailure(f"pass '{_PASS}': @{func.sym_name} is split already (its ops carry "
                           "subbatch)")
     batched_args = _batched_args(func, batch)
-    per_batch = _per_batch_ops(ops, batched_args, batch)
-    for op in per_batch:
-        _check_row_wise(op, per_batch, batched_args, batch)
+    per_batch, batched = _per_batch_ops(ops, batched_args, batch)
+    for op in ops:
+        if op in per_batch:
+            _check_row_wise(op, batched, batch)
+    for v in func.body.last.operands:
+        if v in batched and not batch.leading(v.type):
+            raise PassFailure(f"pass '{_PASS}': result {v.type} of @{func.sym_name} does not "
+                              "carry the batch as its leading dim alone, so the sub-batches' "
+                              "results could not be joined")
     if n == 1:  # one sub-batch: the whole batch, nothing to slice or reorder
         for op in per_batch:
             op.attributes["subbatch"] = IntAttr(0)
         return
-    _Emitter(func, batch, n, batched_args, per_batch).run(ops)
+    _Emitter(func, batch, n, batched_args, per_batch, batched).run(ops)
 
 
 def _batched_args(func: FuncOp, batch: Batch) -> set[Value]:
@@ -189,9 +201,10 @@ def _batched_args(func: FuncOp, batch: Batch) -> set[Value]:
     return batched
 
 
-def _per_batch_ops(ops: list[Operation], batched_args: set[Value], batch: Batch) -> set:
-    """Ops that read batched data or, with a symbolic batch, have B in their types or attrs
-    (a constant of B rows); the rest is shared by the sub-batches."""
+def _per_batch_ops(ops: list[Operation], batched_args: set[Value],
+                   batch: Batch) -> tuple[set[Operation], set[Value]]:
+    """Ops that read batched data or, with a symbolic batch, have B in a result type (a
+    constant of B rows), and the batched values; the other ops are shared by the sub-batches."""
     batched: set[Value] = set(batched_args)
     per_batch = set()
     for op in ops:
@@ -199,39 +212,37 @@ def _per_batch_ops(ops: list[Operation], batched_args: set[Value], batch: Batch)
         if mentions_b or any(v in batched for v in op.operands):
             per_batch.add(op)
             batched.update(op.results)
-    return per_batch
+    return per_batch, batched
 
 
-def _check_row_wise(op: Operation, per_batch: set, batched_args: set, batch: Batch) -> None:
+def _check_row_wise(op: Operation, batched: set[Value], batch: Batch) -> None:
     """Refuse ops that combine rows of different sequences: they cannot be split."""
     if op.regions:
         raise PassFailure(f"pass '{_PASS}': op '{op.name}' has regions, which it cannot split",
                           print_op(op))
-    axes = list(op.attr("axes") or ()) if "axes" in op.attributes else []
+    axes = list(op.attr("axes")) if "axes" in op.attributes else []
     if "axis" in op.attributes:
         axes.append(op.attr("axis"))
-    for v in op.operands:
+    # an axis indexes the data operand (x), or every input of a concat
+    for v in op.operands if op.name == "llm.concat" else op.operands[:1]:
         t = v.type
-        batched = v in batched_args or (not isinstance(v, BlockArgument) and v.op in per_batch)
-        if not batched or not isinstance(t, TensorType):
+        if v not in batched or not isinstance(t, TensorType) or not t.rank:
             continue
-        for a in axes:
-            d = t.shape[a % t.rank] if t.rank else None
-            across = batch.dim in _symbols(TensorType((d,), t.element)) if batch.symbolic \
-                and d is not None and not isinstance(d, int) else \
-                (not batch.symbolic and a % max(t.rank, 1) == 0)
-            if across:
-                raise PassFailure(f"pass '{_PASS}': '{op.name}' works along axis {a}, which "
-                                  f"holds the batch ({dim_str(d)}); splitting the batch would "
-                                  "change what it computes", print_op(op))
-        if not batch.symbolic and op.name == "llm.transpose" and op.attr("perm")[0] != 0:
-            raise PassFailure(f"pass '{_PASS}': 'llm.transpose' moves the batch off dim 0, where "
-                              "a concrete batch is split", print_op(op))
-    if not batch.symbolic:  # a concrete batch is found by position: it must stay in dim 0
-        for r in op.results:
-            if isinstance(r.type, TensorType) and not batch.leading(r.type):
-                raise PassFailure(f"pass '{_PASS}': '{op.name}' gives {r.type}, whose dim 0 is "
-                                  f"not a multiple of the batch {batch.dim}", print_op(op))
+        for axis in (a % t.rank for a in axes):
+            if batch.holds(t.shape[axis], axis):
+                raise PassFailure(f"pass '{_PASS}': '{op.name}' works along axis {axis}, which "
+                                  f"holds the batch ({dim_str(t.shape[axis])}); splitting the "
+                                  "batch would change what it computes", print_op(op))
+    if batch.symbolic:
+        return
+    # a concrete batch is known by its position only: it must stay in dim 0
+    if op.name == "llm.transpose" and op.attr("perm")[0] != 0:
+        raise PassFailure(f"pass '{_PASS}': 'llm.transpose' moves the batch off dim 0, where "
+                          "a concrete batch is split", print_op(op))
+    for r in op.results:
+        if isinstance(r.type, TensorType) and not batch.leading(r.type):
+            raise PassFailure(f"pass '{_PASS}': '{op.name}' gives {r.type}, whose dim 0 is not "
+                              f"a multiple of the batch {batch.dim}", print_op(op))
 
 
 def _is_pim(op: Operation, placed: bool) -> bool:
@@ -244,9 +255,11 @@ class _Emitter:
     """Rebuilds the function body: sub-batch copies in round-robin phase order before
     func.return, shared ops moved next to their first user, batched results joined."""
 
-    def __init__(self, func: FuncOp, batch: Batch, n: int, batched_args: set, per_batch: set):
+    def __init__(self, func: FuncOp, batch: Batch, n: int, batched_args: set, per_batch: set,
+                 batched: set):
         self.func, self.batch, self.n = func, batch, n
-        self.batched_args, self.per_batch = batched_args, per_batch
+        self.batched_args, self.per_batch, self.batched = batched_args, per_batch, batched
+        self.joined: dict[Value, Value] = {}
         self.ret = func.body.last
         self.placed = any("device" in op.attributes for op in func.body.ops)
         self.costed = any("cost" in op.attributes for op in func.body.ops)
@@ -268,7 +281,7 @@ class _Emitter:
                 for op in phase:
                     self.clone(op, k)
         for i, v in enumerate(list(self.ret.operands)):
-            if v in self.batched_args or getattr(v, "op", None) in self.per_batch:
+            if v in self.batched:
                 self.ret.set_operand(i, self.join(v))
             else:
                 self.share(v)
@@ -318,16 +331,15 @@ class _Emitter:
         self.maps[k].update(zip(op.results, new.results))
 
     def join(self, v: Value) -> Value:
-        if not self.batch.leading(v.type):
-            raise PassFailure(f"pass '{_PASS}': result {v.type} of @{self.func.sym_name} does not "
-                              "carry the batch as its leading dim alone, so the sub-batch "
-                              "results cannot be joined")
+        if v in self.joined:  # returned twice
+            return self.joined[v]
         parts = [self.value(v, k, self.ret) for k in range(self.n)]
         producer = parts[0].op if not isinstance(parts[0], BlockArgument) else None
         op = self.builder.create("llm.concat", parts, {"axis": 0}, loc=getattr(
             producer, "loc", None), names=[v.name_hint] if v.name_hint else ())
         if producer is not None:
             self.annotate(op, like=producer)
+        self.joined[v] = op.result
         return op.result
 
     def annotate(self, op: Operation, like: Operation) -> None:

@@ -164,6 +164,35 @@ def test_errors_are_one_line(text, pipeline, error, match):
     assert "\n" not in info.value.message
 
 
+def test_result_without_a_leading_batch_is_refused_before_any_change():
+    text = """func.func @decode(%x: tensor<Bx4xf32>) -> tensor<4xBxf32> {
+  %y = "llm.transpose"(%x) {perm = [1, 0]} : (tensor<Bx4xf32>) -> tensor<4xBxf32>
+  func.return %y : tensor<4xBxf32>
+}"""
+    module = parse(text)
+    before = print_module(module)
+    with pytest.raises(PassFailure, match=r"result tensor<4xBxf32> of @decode does not carry "
+                                          "the batch as its leading dim alone"):
+        PassManager(parse_pipeline(SPLIT)).run(module)
+    assert print_module(module) == before
+
+
+def test_an_axis_of_a_shared_operand_is_no_batch_axis():
+    """llm.take's axis 0 indexes the shared table, not the batched indices: it splits, and a
+    result returned twice is joined once."""
+    text = """func.func @decode(%i: tensor<Bx2xi64>, %w: tensor<10x8xf32>) -> (tensor<Bx2x8xf32>, tensor<Bx2x8xf32>) {
+  %y = "llm.take"(%w, %i) {axis = 0} : (tensor<10x8xf32>, tensor<Bx2xi64>) -> tensor<Bx2x8xf32>
+  func.return %y, %y : tensor<Bx2x8xf32>, tensor<Bx2x8xf32>
+}"""
+    split = run_pipeline(parse(text), "sub-batch-interleave{n=3}")
+    names = [op.name for op in split.func("decode").body.ops]
+    assert names == ["llm.slice", "llm.take"] * 3 + ["llm.concat", "func.return"]
+    rng = np.random.default_rng(0)
+    i, w = rng.integers(0, 10, (5, 2)), rng.standard_normal((10, 8)).astype(np.float32)
+    for y in run(split, "decode", [i, w]):
+        assert np.array_equal(y, w[i])
+
+
 def test_concrete_batch_uneven_split_under_the_interpreter():
     """A concrete batch of 5 in 2 sub-batches of 2 and 3 rows, checked against numpy."""
     text = CONCRETE.replace("2x1x8", "5x1x8")
