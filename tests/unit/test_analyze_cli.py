@@ -154,6 +154,8 @@ def test_table_and_plot(capsys, tmp_path):
     (["-t", "duplex", "--moe-skew", "lots"], ["moe-skew", "'lots'"]),
     (["-t", "duplex", "--set", "xpu.peak_flops=fast"], ["xpu.peak_flops"]),
     (["-t", "duplex", "--batch", "two"], ["--batch", "valid integer"]),
+    (["-t", "duplex", "--cost-model", "cycle-sim"], ["unknown cost model 'cycle-sim'",
+                                                     "valid: roofline, sim"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, fragments):
     plot = tmp_path / "r.png"
@@ -172,6 +174,66 @@ def test_bad_plot_path(capsys, tmp_path, name, fragments):
                          "--plot", str(tmp_path / name))
     assert_one_error_line(code, out, err, fragments)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- --cost-model sim ----------------------------------------------------------------------------
+
+MHA = """
+func.func @decode(%q: tensor<Bx8x1x64xf16>, %k: tensor<Bx8xSx64xf16>, %v: tensor<Bx8xSx64xf16>, %x: tensor<Bx1x512xf16>) -> (tensor<Bx8x1x64xf16>, tensor<Bx1x1024xf16>) {
+  %o = "llm.attention"(%q, %k, %v) : (tensor<Bx8x1x64xf16>, tensor<Bx8xSx64xf16>, tensor<Bx8xSx64xf16>) -> tensor<Bx8x1x64xf16>
+  %w = "llm.weight"() {handle = #pimc.weight<"up">} : () -> tensor<1024x512xf16>
+  %h = "llm.linear"(%x, %w) : (tensor<Bx1x512xf16>, tensor<1024x512xf16>) -> tensor<Bx1x1024xf16>
+  func.return %o, %h : tensor<Bx8x1x64xf16>, tensor<Bx1x1024xf16>
+}"""
+
+
+@pytest.fixture
+def sim_env(tmp_path, monkeypatch):
+    """An MHA decode attention and a linear as a .mlir file, and an empty simulation cache."""
+    from pimc.runtime.pimsim.sim_cost import clear_memory_cache
+    monkeypatch.setenv("PIMC_CACHE_DIR", str(tmp_path / "cache"))
+    clear_memory_cache()
+    path = tmp_path / "mha.mlir"
+    path.write_text(MHA)
+    yield path, tmp_path / "cache" / "sim-costs"
+    clear_memory_cache()
+
+
+def test_cost_model_sim_times_pim_attention_and_caches_it(capsys, sim_env):
+    import math
+    from pimc.runtime.pimsim.attacc import run_attention
+    from pimc.runtime.pimsim.sim_cost import clear_memory_cache
+    path, cache = sim_env
+    argv = ["analyze", str(path), "-t", "attacc-bank", "-B", "4", "-S", "128", "--cost-model",
+            "sim", "--format", "json", "--per-op"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and err == ""  # no progress text off a terminal
+    rows = {r["op"]: r for r in json.loads(out)}
+    attention, linear = rows["llm.attention"], rows["llm.linear"]
+    assert (attention["device"], attention["time_source"]) == ("pim", "sim")
+    # attacc-bank.toml: 5 stacks share 4 x 8 (sequence, head) pairs; k holds S = 128 keys
+    by_sim = run_attention(L=128, nhead=math.ceil(4 * 8 / 5), dhead=64, dbyte=2,
+                           placement="BA", power_constraint=True).time_s
+    assert attention["est_time_s"] - attention["transfer_s"] == pytest.approx(by_sim, rel=1e-12)
+    assert linear["time_source"] == "roofline"  # AttAcc's simulator has no GEMV kernel
+    (file,) = cache.iterdir()
+    written = file.stat().st_mtime_ns
+    clear_memory_cache()  # a second process: the file answers, nothing is simulated or written
+    assert run(capsys, *argv)[1] == out and file.stat().st_mtime_ns == written
+    code, out, _ = run(capsys, *argv, "--set", "pim.power_constraint=false")
+    assert code == 0 and len(list(cache.iterdir())) == 2  # another target, another file
+    assert json.loads(out)[0]["est_time_s"] < attention["est_time_s"]
+
+
+def test_cost_model_sim_table_says_where_times_come_from(capsys, sim_env):
+    path, _ = sim_env
+    code, out, _ = run(capsys, "analyze", str(path), "-t", "attacc-bank", "-B", "2", "-S", "128",
+                       "--cost-model", "sim")
+    assert code == 0 and "time from" in out and "sim costs" in out
+    attention = next(line for line in out.splitlines() if "llm.attention" in line)
+    assert "│ sim " in attention
+    code, out, _ = run(capsys, "analyze", str(path), "-t", "attacc-bank", "-B", "2", "-S", "128")
+    assert code == 0 and "time from" not in out  # the roofline model: every row is roofline
 
 
 def test_unknown_model_lists_the_zoo(capsys):
