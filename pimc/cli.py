@@ -15,6 +15,7 @@ import pimc
 from pimc.cli_analyze import analyze
 from pimc.cli_dram import dram
 from pimc.cli_pim import pim_kernel
+from pimc.cli_simulate import simulate
 from pimc.cli_targets import targets_app
 from pimc.errors import PimcError
 from pimc.output import split_chunks, write_atomically
@@ -25,6 +26,7 @@ app.add_typer(targets_app, name="targets")
 app.command()(analyze)
 app.command()(dram)
 app.command("pim-kernel")(pim_kernel)
+app.command()(simulate)
 
 
 def _version(value: bool) -> None:
@@ -103,7 +105,7 @@ def passes(format: Annotated[str, typer.Option("--format", help="text or json")]
 
 @app.command("compile")
 def compile_(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc models`), a .mlir or an .onnx file.")],
-             emit: Annotated[str, typer.Option("--emit", help="What to write: ir (text), program (ir + weights) or pim-cmds (PIM command streams).")] = "ir",
+             emit: Annotated[str, typer.Option("--emit", help="What to write: ir (text), program (ir + weights), pim-cmds (PIM command streams) or a stage of the backend (npu-schedule).")] = "ir",
              output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout (ir only).")] = None,
              pipeline: Annotated[str, typer.Option("-p", "--pipeline", help="A named pipeline or a pipeline string.")] = "default",
              target: Annotated[str, typer.Option("-t", "--target", help="Place ops for this target (see `pimc targets`); 'none' skips placement.")] = "neupims",
@@ -118,8 +120,12 @@ def compile_(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc mo
     from pimc.api import compile as compile_model
     from pimc.backends import registry
     from pimc.ir import print_module
-    if emit not in ("ir", "program", "pim-cmds"):
-        raise PimcError(f"--emit: unknown kind '{emit}'; valid: ir, program, pim-cmds")
+    stage_names = [s.name for s in registry.get(backend).stages()]  # --emit STAGE = --dump-stage
+    if emit not in ("ir", "program", "pim-cmds", *stage_names):
+        raise PimcError(f"--emit: unknown kind '{emit}'; valid: ir, program, pim-cmds, or a stage "
+                        f"of backend '{backend}': {', '.join(stage_names)}")
+    if emit in stage_names:
+        dump_stage = emit
     if emit == "program" and output is None:
         raise PimcError("--emit program needs -o PATH (it writes PATH and PATH.safetensors)")
     if layout not in ("pimc", "attacc"):

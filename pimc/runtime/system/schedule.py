@@ -28,6 +28,8 @@ class Task:
     hold_s: float = 0.0  # time it needs the shared HBM channels, from its start
     sub_batch: int = -1
     kind: str = ""  # the op, for traces and reports
+    flops: float = 0.0
+    nbytes: float = 0.0  # bytes it reads and writes, for energy
 
     def __post_init__(self):
         if self.duration_s < 0 or self.hold_s < 0 or self.hold_s > self.duration_s + 1e-15:

@@ -45,5 +45,26 @@ def function_tasks(func: FuncOp, target: Target, batch: int, context: int,
         sub = attr.value if isinstance(attr, IntAttr) else -1
         where = t.op.loc.describe() if t.op.loc else ""
         tasks.append(Task(f"{t.op.name} {where}".strip(), t.device, duration, tuple(deps),
-                          hold, sub, t.op.name))
+                          hold, sub, t.op.name, t.cost.flops, t.cost.bytes))
     return tasks
+
+
+def energy_j(tasks: list[Task], target: Target) -> float:
+    """Each task's bytes at its device's pJ/bit and its FLOPs at its pJ/FLOP (the target's
+    [energy], each figure cited in the preset); 0 where the target gives no energy table.
+    PIM and Logic-PIM fall back to the DRAM / xPU figures where the preset has no own one."""
+    e = target.energy
+    if e is None:
+        return 0.0
+    kinds = {d.name: d.kind for d in target.devices().values()}
+    total = 0.0
+    for t in tasks:
+        kind = kinds[t.device]
+        if kind.startswith("pim"):
+            bit, flop = e.pim_pj_per_bit or e.dram_pj_per_bit, e.pim_pj_per_flop or e.xpu_pj_per_flop
+        elif kind == "logic-pim":
+            bit, flop = e.logic_pim_pj_per_bit or e.dram_pj_per_bit, e.xpu_pj_per_flop
+        else:
+            bit, flop = e.dram_pj_per_bit, e.xpu_pj_per_flop
+        total += (t.nbytes * 8 * bit + t.flops * flop) * 1e-12
+    return total

@@ -1,0 +1,87 @@
+"""`pimc simulate MODEL -t TARGET`: a serving workload on a heterogeneous system, from the IR.
+
+Either a static batch (`--batch B --prompt-len P --gen-len G`, all arriving at once, as the
+papers measure decode throughput) or a request stream (`--requests N --rate R --workload
+sharegpt|alpaca`, Poisson arrivals). Prints tokens/s, TTFT/TBT percentiles, per-device
+utilisation and energy; `--trace out.json` writes a Perfetto/Chrome trace of the first steps.
+"""
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from pimc.errors import PimcError
+
+FORMATS = ("text", "json")
+
+
+def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models), .mlir or .onnx.")],
+             target: Annotated[str, typer.Option("--target", "-t", help="A target preset or .toml (pimc targets).")] = "neupims",
+             set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one target field: key.path=value.")] = None,
+             batch: Annotated[Optional[int], typer.Option("--batch", help="Static batch: sequences.")] = None,
+             prompt_len: Annotated[int, typer.Option("--prompt-len", help="Static batch: prompt tokens.")] = 128,
+             gen_len: Annotated[int, typer.Option("--gen-len", help="Static batch: generated tokens.")] = 32,
+             requests: Annotated[Optional[int], typer.Option("--requests", help="Request stream: number of requests.")] = None,
+             rate: Annotated[float, typer.Option("--rate", help="Request stream: arrivals per second (Poisson).")] = 10.0,
+             workload: Annotated[str, typer.Option("--workload", help="Request stream lengths: sharegpt or alpaca.")] = "sharegpt",
+             seed: Annotated[int, typer.Option("--seed", help="Request stream: random seed.")] = 0,
+             sub_batches: Annotated[int, typer.Option("--sub-batches", help="NeuPIMs sub-batch interleaving: sub-batches per step (1 = off).")] = 1,
+             cost_model: Annotated[str, typer.Option("--cost-model", help="roofline or sim.")] = "roofline",
+             policy: Annotated[str, typer.Option("--policy", help="Placement policy (place-devices).")] = "pick-min",
+             max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Most requests in one step (default: what the KV cache holds).")] = None,
+             kv_capacity: Annotated[Optional[int], typer.Option("--kv-capacity", help="KV cache budget in tokens (default: memory left after the weights).")] = None,
+             trace: Annotated[Optional[str], typer.Option("--trace", help="Write a Perfetto/Chrome JSON trace of the first 4 steps.")] = None,
+             format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
+    """Simulate serving MODEL on TARGET: continuous batching over the devices' timelines."""
+    from pimc.api import capture
+    from pimc.passes import PassManager
+    from pimc.passes.pipelines import build
+    from pimc.runtime.system.serving import fixed_requests, poisson_requests
+    from pimc.runtime.system.simulate import SimOptions, simulate_requests
+    from pimc.targets import get_target
+    from pimc.targets.load import override
+
+    if format not in FORMATS:
+        raise PimcError(f"--format: unknown format '{format}'; valid: {', '.join(FORMATS)}")
+    if batch is not None and requests is not None:
+        raise PimcError("--batch/--requests: give a static batch or a request stream, not both")
+    if sub_batches < 1:
+        raise PimcError(f"--sub-batches: must be >= 1, got {sub_batches}")
+    tgt = get_target(target)
+    if set_:
+        tgt = override(tgt, set_)
+    if requests is not None:
+        reqs = poisson_requests(requests, rate, workload, seed)
+    else:
+        reqs = fixed_requests(batch or 1, prompt_len, gen_len)
+    module, _ = capture(model)
+    PassManager(build("default")).run(module)
+    opts = SimOptions(sub_batches=sub_batches, cost_model=cost_model, policy=policy,
+                      max_batch=max_batch, kv_capacity_tokens=kv_capacity)
+    out = simulate_requests(module, tgt, reqs, opts, trace_path=trace)
+    if format == "json":
+        typer.echo(json.dumps(out, indent=2))
+        return
+    util = "  ".join(f"{d} {100 * u:.1f}%" for d, u in out["utilisation"].items())
+    lines = [f"{model} on {tgt.name}: {out['requests']} requests, {out['tokens']:,} tokens, "
+             f"{out['iterations']} decode iterations ({out['distinct_steps']} distinct steps)",
+             f"throughput      {out['tokens_per_s']:,.1f} tokens/s over {_time(out['time_s'])}",
+             f"TTFT            p50 {_time(out['ttft_p50_s'])}, p99 {_time(out['ttft_p99_s'])}",
+             f"TBT             p50 {_time(out['tbt_p50_s'])}, p99 {_time(out['tbt_p99_s'])}",
+             f"utilisation     {util}",
+             f"energy          {out['energy_j']:.4g} J ({out['energy_per_token_j'] * 1e3:.4g} "
+             "mJ/token)",
+             f"KV cache        peak {out['max_kv_tokens']:,} of {out['kv_capacity_tokens']:,} "
+             "tokens reserved"]
+    if trace:
+        lines.append(f"trace           {trace}")
+    typer.echo("\n".join(lines))
+
+
+def _time(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3f} {unit}"
+    return f"{seconds * 1e9:.1f} ns"

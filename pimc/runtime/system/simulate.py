@@ -1,0 +1,114 @@
+"""`pimc simulate` / `prog.simulate()`: a serving workload on a target, from the model's IR.
+
+The module is placed once (place-devices at the workload's batch and mean context, optionally
+after `sub-batch-interleave`), then serving.py runs the requests with continuous batching over
+the placed functions' step times. The KV budget is the target's memory minus the weights, in
+tokens of the model's own cache (every @decode argument with the context dim S).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from pimc.errors import PimcError
+from pimc.ir.dialects.builtin import ModuleOp
+from pimc.ir.symbolic import sym
+from pimc.ir.types import TensorType
+from pimc.ir.attrs import DeviceAttr, StrAttr
+from pimc.passes import PassManager
+from pimc.progress import watched
+from pimc.passes.cost_model import get_cost_model
+from pimc.passes.place_devices import Placer
+from pimc.passes.pipeline_parser import parse_pipeline
+from pimc.runtime.system.chrome_trace import trace_events, write_trace
+from pimc.runtime.system.serving import (Request, StepModel, serve, summary)
+from pimc.targets import Target
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    sub_batches: int = 1  # NeuPIMs' sub-batch interleaving (sub-batch-interleave{n=...})
+    cost_model: str = "roofline"
+    policy: str = "pick-min"
+    max_batch: int | None = None  # default: as many as the KV cache holds
+    kv_capacity_tokens: int | None = None  # default: memory left after the weights
+    context_bucket: int = 64
+
+
+def _bytes(t: TensorType, dims: dict) -> float:
+    n = sympy.sympify(t.numel).xreplace({sym(k): v for k, v in dims.items()})
+    return float(n) * t.element.bits / 8
+
+
+def kv_bytes_per_token(module: ModuleOp) -> float:
+    """Bytes one token of one sequence adds to the KV cache: the @decode arguments with dim S."""
+    decode = next((f for f in module.funcs if f.sym_name == "decode"), None)
+    if decode is None:
+        raise PimcError("simulate: the model has no @decode function (a decoder with a KV "
+                        "cache is needed)")
+    s = sym("S")
+    caches = [a.type for a in decode.args if isinstance(a.type, TensorType)
+              and any(getattr(d, "free_symbols", set()) and s in d.free_symbols
+                      for d in a.type.shape)]
+    if not caches:
+        raise PimcError("simulate: @decode has no KV-cache argument (no argument with dim S)")
+    return sum(_bytes(t, {"B": 1, "S": 1}) for t in caches)
+
+
+def weight_bytes(module: ModuleOp) -> float:
+    seen = {}
+    for func in module.funcs:
+        for op in func.walk():
+            if op.name == "llm.weight":
+                seen[str(op.attributes["handle"])] = _bytes(op.results[0].type, {})
+    return sum(seen.values())
+
+
+def prepare(module: ModuleOp, target: Target, batch: int, context: int,
+            opts: SimOptions) -> ModuleOp:
+    """Cost and place `module` (already through the default pipeline) in place. The placer
+    gets the Target object itself, so `--set` overrides reach it (the place-devices pass takes
+    a preset name)."""
+    steps = [f"sub-batch-interleave{{n={opts.sub_batches}}}"] if opts.sub_batches > 1 else []
+    PassManager(parse_pipeline(",".join(steps + ["analyze-intensity"]))).run(module)
+    placer = Placer(target, target.name, get_cost_model(opts.cost_model, target), opts.policy,
+                    [])
+    for func in module.funcs:
+        for op, device in placer.place(func, batch, context).items():
+            op.attributes["device"] = DeviceAttr(device)
+    module.attributes["pimc.target"] = StrAttr(target.name)
+    return module
+
+
+def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
+                      opts: SimOptions = SimOptions(), trace_path: str | None = None,
+                      trace_steps: int = 4) -> dict:
+    """Place `module` for the workload, serve `requests`, and report (serving.summary)."""
+    if not requests:
+        raise PimcError("simulate: no requests")
+    batch = opts.max_batch or len(requests)
+    mean_ctx = round(sum(r.prompt_len + r.output_len / 2 for r in requests) / len(requests))
+    prepare(module, target, min(batch, len(requests)), mean_ctx, opts)
+    per_token = kv_bytes_per_token(module)
+    capacity = opts.kv_capacity_tokens
+    if capacity is None:
+        free = (target.memory.capacity_bytes or 0) - weight_bytes(module)
+        if free <= 0:
+            raise PimcError(f"simulate: the weights ({weight_bytes(module) / 2**30:.1f} GiB) do "
+                            f"not fit {target.name}'s memory; give --kv-capacity TOKENS")
+        capacity = int(free // per_token)
+    model = StepModel(module, target, opts.cost_model, opts.context_bucket)
+    done = [0]
+    result = watched(lambda: serve(requests, model, capacity, opts.max_batch or len(requests),
+                                   done=done),
+                     lambda: done[0], len(requests), f"simulate {target.name}")
+    report = dict(model_target=target.name, dual_row_buffers=model.dual,
+                  sub_batches=opts.sub_batches, kv_bytes_per_token=per_token,
+                  distinct_steps=len(model.memo), **summary(result, target))
+    if trace_path:
+        steps = [(f"{s.phase}{i}", s.tasks, s.schedule, s.start_s)
+                 for i, s in enumerate(result.steps[:trace_steps])]
+        pim = {"pim": target.memory.total_channels} if target.pim is not None else {}
+        write_trace(trace_path, trace_events(steps, pim))
+    return report
