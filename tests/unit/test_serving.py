@@ -14,7 +14,7 @@ from pimc.passes import PassManager
 from pimc.passes.pipelines import build
 from pimc.runtime.system.schedule import Schedule
 from pimc.runtime.system.serving import (WORKLOADS, Request, StepModel, fixed_requests,
-                                         poisson_requests, serve, summary)
+                                         poisson_requests, serve)
 from pimc.runtime.system.simulate import SimOptions, kv_bytes_per_token, simulate_requests
 from pimc.targets import get_target
 
