@@ -30,6 +30,7 @@ from pimc.targets.spec import DTYPE_BYTES, Xpu
 
 _KEEP = ("device", "cost")
 _LOWERED = {"llm.linear": "npu.gemm", "llm.matmul": "npu.matmul"}
+NPU_GEMM_OPS = tuple(_LOWERED.values())
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,12 @@ def plan_gemm(k: int, n: int, xpu: Xpu, where: str = "lower-to-npu") -> TilePlan
                         f"{int(2 * arrays * rows * cols * b + per_row)}")
     tile_m = fit // rows * rows if fit >= rows else fit
     return TilePlan(tile_m, rows, cols, math.ceil(k / rows), n_tiles, arrays)
+
+
+def plan_of(op: Operation) -> TilePlan:
+    """The tile schedule recorded on an npu op."""
+    return TilePlan(*(op.attr(key) for key in ("tile_m", "tile_k", "tile_n", "k_tiles",
+                                               "n_tiles", "arrays")))
 
 
 def gemm_dims(op: Operation) -> tuple[object, object, object, object]:

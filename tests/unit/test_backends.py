@@ -72,7 +72,7 @@ def test_rule_table_names_op_and_backend_and_overrides_entries():
 
 def test_cli_lists_backends(capsys):
     assert main(["backends"]) == 0
-    assert capsys.readouterr().out.startswith("null")
+    assert any(line.startswith("null ") for line in capsys.readouterr().out.splitlines())
 
 
 def test_cli_unknown_backend_via_compile_is_a_user_error(capsys):

@@ -1,5 +1,5 @@
-"""lower-to-npu: tile schedules from the target, unchanged results through the interpreter, bad
-input."""
+"""lower-to-npu and the npu backend: tile schedules from the target, unchanged results through
+the interpreter, schedule text with hand-computed counts that npusim runs, bad input."""
 import math
 from collections import Counter
 
@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 
 import pimc
+from pimc.cli import main
 from pimc.errors import OptionError, PimcError, VerifyError
 from pimc.frontend.synthetic import DecoderShape, decoder_module
 from pimc.ir import parse, print_module
 from pimc.ir.verifier import verify
 from pimc.passes import PassManager, parse_pipeline
 from pimc.runtime.interpreter import run
+from pimc.runtime.npusim import gemm_time, run_schedules
+from pimc.targets import get_target
 from pimc.targets.load import PRESETS
 
 LOWERED = "canonicalize,raise-llm-ops,cse,dce,analyze-intensity,place-devices,lower-to-npu"
@@ -92,3 +95,54 @@ def test_npu_op_without_its_schedule_fails_verification():
     }""")
     with pytest.raises(VerifyError, match="arrays"):
         verify(module)
+
+
+# ---- the npu backend -------------------------------------------------------------------------
+
+PREFILL = """func.func @prefill(%x: tensor<BxTx4096xf16>, %w: tensor<11008x4096xf16>) -> tensor<BxTx11008xf16> {
+  %y = "llm.linear"(%x, %w) : (tensor<BxTx4096xf16>, tensor<11008x4096xf16>) -> tensor<BxTx11008xf16>
+  func.return %y : tensor<BxTx11008xf16>
+}"""
+
+
+def test_cli_emits_the_schedule_with_hand_computed_counts(tmp_path):
+    src, out = tmp_path / "mlp.mlir", tmp_path / "schedule.txt"
+    src.write_text(PREFILL)
+    assert main(["compile", str(src), "-t", "neupims", "--backend", "npu", "--emit",
+                 "npu-schedule", "--batch", "2", "--context", "256", "-o", str(out)]) == 0
+    text = out.read_text()
+    # M = B x T = 512 rows in one block of <= 512; K tiles 4096/128 = 32; N tiles
+    # ceil(11008/128) = 86 over 8 arrays: 11 rounds. Passes 32 x 86 = 2752, 32 x 11 = 352 on the
+    # busiest array, each 512 cycles, + 128 preload + 254 fill/drain. Bytes (fp16): x once per
+    # round, W once, y once.
+    moved = 2 * (512 * 4096 * 11 + 4096 * 11008 + 512 * 11008)
+    assert "B=2, T=256" in text.splitlines()[0]
+    assert "[512x4096] x [4096x11008]" in text
+    assert "32 K x 86 N on 8 array(s)" in text and "M in 1 block(s) of <= 512 rows" in text
+    assert f"passes 2752 (352 on the busiest array), array cycles {128 + 352 * 512 + 254}, " \
+           f"bytes moved {moved}" in text
+
+
+def test_npusim_runs_the_backend_schedules(tmp_path):
+    src = tmp_path / "mlp.mlir"
+    src.write_text(PREFILL)
+    dumped = {}
+    pimc.compile(str(src), target="neupims", backend="npu", backend_options={"batch": 2, "context": 256},
+                 dump=lambda name, artifact: dumped.setdefault(name, artifact))
+    results = run_schedules(dumped["npu-schedule"])
+    assert results == [gemm_time(512, 4096, 11008, get_target("neupims"))]
+    assert sum(results) == results[0]
+    lowered = dumped["npu-lower"]
+    assert [op.name for op in lowered.func("prefill").body.ops][0] == "npu.gemm"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-t", "gpu-h100"], "npu backend: target 'gpu-h100' has no NPU"),
+    (["-t", "none"], "npu backend: the module has no pimc.target"),
+])
+def test_backend_errors(args, message, tmp_path, capsys):
+    src = tmp_path / "mlp.mlir"
+    src.write_text(PREFILL)
+    assert main(["compile", str(src), *args, "--backend", "npu", "--emit", "npu-schedule"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]

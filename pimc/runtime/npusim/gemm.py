@@ -61,6 +61,12 @@ class NpuResult:
                          self.memory_cycles + other.memory_cycles, self.tiles + other.tiles,
                          util, self.bytes + other.bytes)
 
+    def __radd__(self, other: int) -> NpuResult:
+        """`sum(results)` starts from 0."""
+        if other != 0:
+            return NotImplemented
+        return self
+
 
 def bytes_per_cycle(target: Target) -> float:
     return target.memory.peak_bandwidth / target.xpu.clock_hz
