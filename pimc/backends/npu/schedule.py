@@ -50,12 +50,11 @@ class GemmSchedule:
     def text(self) -> str:
         p, blocks = self.plan, self.plan.m_blocks(self.m)
         batch = f"{self.batch} x " if self.batch > 1 else ""
-        cols = ", ".join(f"array {j}: n{j}" + (f"+{p.arrays}i" if p.n_tiles > p.arrays else "")
-                         for j in range(p.arrays))
         return "\n".join([
             f"// {self.where}: {batch}[{self.m}x{self.k}] x [{self.k}x{self.n}]",
             f"  tiles {p.tile_k}x{p.tile_n}: {p.k_tiles} K x {p.n_tiles} N on {p.arrays} array(s) "
-            f"({cols}); M in {len(blocks)} block(s) of <= {p.tile_m} rows",
+            f"(column tile j on array j mod {p.arrays}); M in {len(blocks)} block(s) of "
+            f"<= {p.tile_m} rows",
             f"  passes {self.passes} ({self.batch * p.passes_per_array(self.m)} on the busiest "
             f"array), array cycles {self.array_cycles}, bytes moved {self.bytes_moved}"])
 
