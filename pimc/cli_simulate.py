@@ -38,24 +38,18 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
     from pimc.api import capture
     from pimc.passes import PassManager
     from pimc.passes.pipelines import build
-    from pimc.runtime.system.serving import fixed_requests, poisson_requests
-    from pimc.runtime.system.simulate import SimOptions, simulate_requests
+    from pimc.runtime.system.simulate import SimOptions, make_requests, simulate_requests
     from pimc.targets import get_target
     from pimc.targets.load import override
 
     if format not in FORMATS:
         raise PimcError(f"--format: unknown format '{format}'; valid: {', '.join(FORMATS)}")
-    if batch is not None and requests is not None:
-        raise PimcError("--batch/--requests: give a static batch or a request stream, not both")
     if sub_batches < 1:
         raise PimcError(f"--sub-batches: must be >= 1, got {sub_batches}")
     tgt = get_target(target)
     if set_:
         tgt = override(tgt, set_)
-    if requests is not None:
-        reqs = poisson_requests(requests, rate, workload, seed)
-    else:
-        reqs = fixed_requests(batch or 1, prompt_len, gen_len)
+    reqs = make_requests(batch, prompt_len, gen_len, requests, rate, workload, seed)
     module, _ = capture(model)
     PassManager(build("default")).run(module)
     opts = SimOptions(sub_batches=sub_batches, cost_model=cost_model, policy=policy,

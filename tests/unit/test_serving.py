@@ -112,3 +112,18 @@ def test_cli_simulate_bad_input(args, message, capsys):
     assert main(["simulate", "llama-tiny", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_program_simulate_matches_the_cli_and_keeps_the_ir(capsys):
+    import pimc
+    from pimc.ir import print_module
+    prog = pimc.compile("llama-tiny", target="neupims")
+    before = print_module(prog.ir)
+    ours = prog.simulate(batch=4, prompt_len=16, gen_len=4)
+    assert print_module(prog.ir) == before
+    assert main(["simulate", "llama-tiny", "-t", "neupims", "--batch", "4", "--prompt-len", "16",
+                 "--gen-len", "4", "--format", "json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert ours["tokens_per_s"] == pytest.approx(cli["tokens_per_s"], rel=1e-12)
+    with pytest.raises(PimcError, match="compiled without a target"):
+        pimc.compile("llama-tiny", target=None).simulate(batch=1)

@@ -22,7 +22,8 @@ from pimc.passes.cost_model import get_cost_model
 from pimc.passes.place_devices import Placer
 from pimc.passes.pipeline_parser import parse_pipeline
 from pimc.runtime.system.chrome_trace import trace_events, write_trace
-from pimc.runtime.system.serving import (Request, StepModel, serve, summary)
+from pimc.runtime.system.serving import (Request, StepModel, fixed_requests, poisson_requests,
+                                         serve, summary)
 from pimc.targets import Target
 
 
@@ -112,3 +113,15 @@ def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
         pim = {"pim": target.memory.total_channels} if target.pim is not None else {}
         write_trace(trace_path, trace_events(steps, pim))
     return report
+
+
+def make_requests(batch: int | None = None, prompt_len: int = 128, gen_len: int = 32,
+                  requests: int | None = None, rate: float = 10.0, workload: str = "sharegpt",
+                  seed: int = 0) -> list[Request]:
+    """A static batch (`batch` x `prompt_len` + `gen_len`, all at time 0) or a Poisson stream
+    of `requests` at `rate` per second with `workload`'s lengths; not both."""
+    if batch is not None and requests is not None:
+        raise PimcError("--batch/--requests: give a static batch or a request stream, not both")
+    if requests is not None:
+        return poisson_requests(requests, rate, workload, seed)
+    return fixed_requests(batch or 1, prompt_len, gen_len)
