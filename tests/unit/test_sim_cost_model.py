@@ -170,3 +170,17 @@ def test_place_devices_accepts_sim_and_progress_names_the_kernel(cache, monkeypa
     assert seen == ["simulating attention batch=1,context=160,head_dim=64,heads=8 on "
                     "attacc-bank (0 simulated so far)"]
     assert sim_cost.cache_dir() == cache / "sim-costs"
+
+
+def test_lowered_pim_ops_get_the_same_simulated_times(module, cache):
+    """After lower-to-pim, pim.attention and pim.gemv are the same kernels as the llm ops."""
+    dims = {"B": 4, "S": 128, "T": 1}
+    for target, name in (("attacc-bank", "attention"), ("hbm-pim", "linear")):
+        model = SimCostModel(get_target(target), cache)
+        lowered = PassManager(parse_pipeline(
+            f"place-devices{{target={target},batch=4,context=128,pin=\"{name}:pim\"}},"
+            "lower-to-pim,analyze-intensity")).run(parse(MHA))
+        pim_name = "pim.attention" if name == "attention" else "pim.gemv"
+        assert timed(model, lowered, pim_name, "pim", dims)[0] == \
+            timed(model, module, f"llm.{name}", "pim", dims)[0]
+        assert model.stats["simulated"] == 1  # one kernel, whichever op asked
