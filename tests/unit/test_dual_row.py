@@ -106,6 +106,19 @@ def test_dual_buffers_overlap(gemv, reads):
           f"(alone 4124), {mixed.ordinary_bandwidth_gbps:.2f} GB/s")
 
 
+def test_balanced_classes_max_versus_sum(spec):
+    """22 tiles of PIM and 1,024 reads each take 2,076 cycles alone: two row buffers finish near
+    the max, one row buffer at the sum plus the tRP between the kernel's PREA and the first ACT."""
+    pim, reads = gemv_stream(spec, out_rows=44 * BANKS, in_cols=512), streaming_requests(spec, 1024)
+    assert pim_alone_cycles(22, COLUMNS) == reads_alone_cycles(1024) == 2076
+    dual = run_mixed("neupims", pim, reads)
+    assert 2076 <= dual.pim_finish <= 2076 + 22 * tRRD_L
+    assert 2076 <= dual.cycles <= 2076 + tFAW + 1 + 22
+    single = run_mixed("npu-pim-naive", pim, reads)
+    assert single.cycles == 2076 + tRP + 2076
+    assert check_log(dual.spec, dual.log) == [] and check_log(single.spec, single.log) == []
+
+
 def test_single_buffer_takes_turns(gemv, reads):
     r = run_mixed("npu-pim-naive", gemv, reads)
     assert r.row_buffers == 1

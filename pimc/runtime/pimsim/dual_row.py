@@ -3,13 +3,18 @@ ordinary reads/writes (the NPU's GEMM traffic) together, cycle by cycle, with on
 bank (Newton / the `npu-pim-naive` target: the classes take turns) or two (`neupims`: each class
 keeps its own open row, so reads and writes proceed while PIM computes).
 
-    from pimc.runtime.pimsim.dual_row import gemv_stream, run_mixed, streaming_requests
+    from pimc.runtime.pimsim.dual_row import (gemv_stream, interference, mixed_spec,
+                                              run_mixed, streaming_requests)
     spec = mixed_spec("neupims")                      # pim.row_buffers of the target (2)
     pim = gemv_stream(spec, out_rows=64, in_cols=512)  # one channel's MACs: (row, column)
     reqs = streaming_requests(spec, 1024)              # REQUEST_DTYPE: arrive, write, bg, ba,...
     r = run_mixed("neupims", pim, reqs)                # or a Target (after --set), a DramSpec
     r.cycles, r.pim_finish, r.ordinary_finish, r.ordinary_bandwidth_gbps, r.commands, r.log
     interference("neupims", pim, reqs)                 # slow-downs against each class alone
+
+The system simulator calibrates with `interference` per channel: `pim_slowdown` (how much the
+NPU's traffic stretches a PIM kernel) and `ordinary_slowdown` (how much PIM stretches it back),
+each the finish cycle together over the finish cycle alone.
 
 `run_mixed(memory, pim_stream, requests, row_buffers=None, ...)` -> MixedResult. `memory` is a
 pimc target (name, .toml or Target; its `pim.row_buffers` and `pim.mac_interval_tck` apply) or a
@@ -28,8 +33,9 @@ shared command buses, ACT -> all-bank ACT at tRRD_L (both row buffers share the 
 path) and all-bank ACT -> ACT at tFAW (one all-bank activation draws at least a four-activation
 window's current); it drops the same-bank rules NewtonSim zeroes in that mode (RD/WR -> COMP,
 COMP -> PRE) and those that only protect a shared buffer (PRE/PREA -> ACT*, ACT* -> PRE*).
-MACs move no data on the channel's data bus (NeuPIMs §4: the PIM unit reads its own row buffer),
-so by default no rule spaces MACs against reads and writes; `shared_column_path=True` adds
+A MAC moves no data on the channel's data bus (its operands go from the bank's PIM row buffer to
+the bank's PIM unit, whose accumulators keep the result until a later read-out: Newton's COMP,
+[newton] README), so by default no rule spaces MACs against reads and writes; `shared_column_path=True` adds
 NewtonSim's rank-level COMP <-> RD/WR gaps, which its dual mode still keeps.
 """
 from __future__ import annotations
@@ -264,9 +270,10 @@ def run_mixed(memory, pim_stream, requests, row_buffers: int | None = None, *,
               log: bool = True) -> MixedResult:
     """Simulate one channel running `pim_stream`'s MACs and `requests` together (see the module
     docstring); pim_quantum / ordinary_quantum / pim_first shape the single-buffer turns."""
-    spec = memory if isinstance(memory, DramSpec) and row_buffers is None \
-        and "row_buffers" in memory.pim else mixed_spec(memory, row_buffers,
-                                                        shared_column_path=shared_column_path)
+    ready = (isinstance(memory, DramSpec) and row_buffers is None and not shared_column_path
+             and BOTH_MODES_ROWS[0] in memory.rule_rows)  # already a mixed_spec
+    spec = memory if ready else mixed_spec(memory, row_buffers,
+                                           shared_column_path=shared_column_path)
     macs, reqs = _macs(pim_stream), _requests(requests, spec, channel)
     if macs.size and (macs["row"].max() >= spec.org.rows or macs["column"].max()
                       >= spec.org.columns or min(macs["row"].min(), macs["column"].min()) < 0):
