@@ -1,5 +1,5 @@
-"""The pim backend: decode attention placed on PIM becomes AttAcc HBM3-PIM command streams, with
-shapes taken from the IR and the target; what it cannot emit is a one-line error."""
+"""The pim backend: decode attention and GEMV placed on PIM become command streams, with shapes
+taken from the IR and the organisation from the target; what it cannot emit is a one-line error."""
 import math
 
 import numpy as np
@@ -14,10 +14,12 @@ from pimc.targets import get_target
 PIPELINE = "canonicalize,raise-llm-ops,cse,dce,analyze-intensity,place-devices,lower-to-pim"
 
 
-def _streams(model="gpt2-tiny", target="attacc-bank", batch=4, context=128, layout="attacc"):
+def _streams(model="gpt2-tiny", target="attacc-bank", batch=4, context=128, layout="attacc",
+             policy="attacc"):
     dumped = {}
+    placement = {"batch": batch, "context": context, **({"policy": policy} if policy else {})}
     pimc.compile(model, target=target, backend="pim", pipeline=PIPELINE,
-                 place_devices={"policy": "attacc", "batch": batch, "context": context},
+                 place_devices=placement,
                  backend_options={"batch": batch, "context": context, "layout": layout},
                  dump=lambda name, artifact: dumped.setdefault(name, artifact))
     return dumped["pim-cmds"]
@@ -47,11 +49,43 @@ def test_cli_emits_pim_cmds(tmp_path, capsys):
     assert any(line.startswith("MACAB ch0 ") for line in lines)
 
 
+TARGETS = ["neupims", "attacc-bank", "attacc-bg", "attacc-buffer", "duplex", "hbm-pim"]
+
+
+@pytest.mark.slow  # ~6 s a target (the model capture); neupims also runs in the test below
+@pytest.mark.parametrize("target", TARGETS)
+def test_llama_tiny_emits_pim_cmds_on_every_pim_target(target, tmp_path):
+    out = tmp_path / "cmds.txt"
+    assert main(["compile", "llama-tiny", "-t", target, "--emit", "pim-cmds", "--context", "64",
+                 "-o", str(out)]) == 0
+    heads = [line for line in out.read_text().splitlines() if line.startswith("// @decode")]
+    # what place-devices put on PIM at batch 1: each layer's GEMVs (q, k, v, o, gate, up, down)
+    # and its attention; attacc-buffer keeps everything on the xPU (an empty stream)
+    assert len(heads) == (0 if target == "attacc-buffer" else 2 * 8 + 1)
+
+
+def test_neupims_gemv_stream_counts_by_hand():
+    """llama-tiny's q projection (64 x 64) on NeuPIMs: 4 stacks x 8 channels x 16 bank units,
+    rows_per_unit 1, so stack 0 holds all 64 rows; one 64-B column holds 32 fp16 inputs: 2
+    WRGBs and 2 MACABs per channel; one MVSB per (rank, group) moves the 16-row block."""
+    streams = _streams("llama-tiny", "neupims", batch=1, context=64, layout="pimc",
+                       policy=None)
+    q = next(k for k in streams.kernels if k.kind == "gemv" and k.shape["rows"] == 64)
+    assert q.shape["rows_per_unit"] == 1 and q.shape["rows_in_stack"] == 64
+    assert q.counts() == {"MACAB": 8 * 2, "WRGB": 8 * 2, "MVSB": 8 * 4, "MVGB": 0, "SFM": 0}
+    att = next(k for k in streams.kernels if k.kind == "attention")
+    # 4 query heads over 2 KV heads, 4 stacks: one (query head) per stack; 65 keys over 4 bank
+    # groups = 17 keys each, head_dim 16 fits one column slice: 17 score + 17 context MACs
+    assert att.shape["heads_per_stack"] == 1 and att.shape["kv_heads"] == 2
+    assert att.counts()["MACAB"] == 34 and att.counts()["SFM"] == 1
+
+
 @pytest.mark.parametrize("args, message", [
-    (["llama-tiny", "-t", "attacc-bank"],  # batch 1: the GEMVs are on PIM too
-     "no command-stream generator for pim.gemv yet"),
-    (["gpt2-tiny", "-t", "neupims", "--policy", "neupims"],
-     "the attention stream models AttAcc's HBM3-PIM stack (16 channels); target 'neupims' has HBM2"),
+    (["llama-tiny", "-t", "attacc-bank", "--layout", "attacc"],  # GQA
+     "--layout attacc is AttAcc's generator, MHA on its 16-channel HBM3 stack; this op has 4 "
+     "query / 2 KV heads"),
+    (["gpt2-tiny", "-t", "neupims", "--policy", "neupims", "--layout", "attacc"],
+     "on HBM2 with 8 channels (use --layout pimc)"),
     (["gpt2-tiny", "-t", "none"], "--emit pim-cmds needs a target with PIM"),
     (["gpt2-tiny", "-t", "attacc-bank", "--layout", "odd"], "--layout: unknown 'odd'; valid: pimc, attacc"),
 ])
