@@ -35,6 +35,11 @@ def reads_alone_cycles(n: int) -> int:
     return tRCD + CCD * (n - 1) + RL + nBL
 
 
+def run(*args, **options):
+    """run_mixed without refresh: the hand counts leave tREFI out (test_refresh adds it)."""
+    return run_mixed(*args, refresh=False, **options)
+
+
 @pytest.fixture(scope="module")
 def spec():
     return mixed_spec("neupims")
@@ -68,7 +73,7 @@ def test_gemv_stream_counts(spec, gemv):
 
 @pytest.mark.parametrize("row_buffers", [1, 2])
 def test_pim_alone_matches_hand_count(gemv, row_buffers):
-    r = run_mixed("neupims", gemv, None, row_buffers)
+    r = run("neupims", gemv, None, row_buffers)
     assert r.pim_finish == r.cycles == pim_alone_cycles(8, COLUMNS) == 746
     assert r.commands == {"ACTAB": 8, "MACAB": 256, "PREA": 8}
     assert check_log(r.spec, r.log) == []
@@ -76,7 +81,7 @@ def test_pim_alone_matches_hand_count(gemv, row_buffers):
 
 @pytest.mark.parametrize("row_buffers", [1, 2])
 def test_reads_alone_match_hand_count(spec, reads, row_buffers):
-    r = run_mixed("neupims", None, reads, row_buffers)
+    r = run("neupims", None, reads, row_buffers)
     assert r.ordinary_finish == r.cycles == reads_alone_cycles(2048) == 4124
     # 64 row slots: one ACT each, and a PRE for each reopened bank (48)
     assert r.commands == {"ACT": 64, "PRE": 64 - BANKS, "RD": 2048}
@@ -85,13 +90,13 @@ def test_reads_alone_match_hand_count(spec, reads, row_buffers):
 
 
 def test_writes_alone_match_hand_count(spec):
-    r = run_mixed("neupims", None, streaming_requests(spec, 256, write=True), 2)
+    r = run("neupims", None, streaming_requests(spec, 256, write=True), 2)
     assert r.ordinary_finish == tRCD + CCD * 255 + WL + nBL  # tRCDWR = tRCD = 14 on HBM2
     assert check_log(r.spec, r.log) == []
 
 
 def test_dual_buffers_overlap(gemv, reads):
-    d = interference("neupims", gemv, reads)
+    d = interference("neupims", gemv, reads, refresh=False)
     mixed, tiles = d["mixed"], 8
     assert mixed.row_buffers == 2
     # PIM keeps both buses first: only an ordinary ACT just before an ACTAB (tRRD_L) delays it
@@ -111,16 +116,16 @@ def test_balanced_classes_max_versus_sum(spec):
     the max, one row buffer at the sum plus the tRP between the kernel's PREA and the first ACT."""
     pim, reads = gemv_stream(spec, out_rows=44 * BANKS, in_cols=512), streaming_requests(spec, 1024)
     assert pim_alone_cycles(22, COLUMNS) == reads_alone_cycles(1024) == 2076
-    dual = run_mixed("neupims", pim, reads)
+    dual = run("neupims", pim, reads)
     assert 2076 <= dual.pim_finish <= 2076 + 22 * tRRD_L
     assert 2076 <= dual.cycles <= 2076 + tFAW + 1 + 22
-    single = run_mixed("npu-pim-naive", pim, reads)
+    single = run("npu-pim-naive", pim, reads)
     assert single.cycles == 2076 + tRP + 2076
     assert check_log(dual.spec, dual.log) == [] and check_log(single.spec, single.log) == []
 
 
 def test_single_buffer_takes_turns(gemv, reads):
-    r = run_mixed("npu-pim-naive", gemv, reads)
+    r = run("npu-pim-naive", gemv, reads)
     assert r.row_buffers == 1
     # The kernel first, uninterrupted; the first ACT waits tRP after the final PREA
     assert r.pim_finish == 746
@@ -129,7 +134,7 @@ def test_single_buffer_takes_turns(gemv, reads):
 
 
 def test_single_buffer_reads_first_then_kernel(gemv, reads):
-    r = run_mixed("npu-pim-naive", gemv, reads, pim_first=False)
+    r = run("npu-pim-naive", gemv, reads, pim_first=False)
     assert r.ordinary_finish == 4124
     # The kernel waits for the last RD's tRTP, PREs of the 16 open banks and tRP, then runs
     assert r.pim_finish >= 4124 - RL - nBL + tRTP + tRP + 746
@@ -137,7 +142,7 @@ def test_single_buffer_reads_first_then_kernel(gemv, reads):
 
 
 def test_single_buffer_turns_reactivate_rows(gemv, reads):
-    r = run_mixed("npu-pim-naive", gemv, reads, pim_quantum=1, ordinary_quantum=128)
+    r = run("npu-pim-naive", gemv, reads, pim_quantum=1, ordinary_quantum=128)
     # 8 one-tile PIM turns split the reads into 8 turns: the 7 rows open when a PIM turn
     # starts are closed and opened again
     assert r.commands["ACTAB"] == 8 and r.commands["ACT"] == 64 + 7
@@ -147,15 +152,15 @@ def test_single_buffer_turns_reactivate_rows(gemv, reads):
 
 def test_set_row_buffers_changes_the_result(gemv, reads):
     naive = override(get_target("neupims"), ["pim.row_buffers=1"])
-    a = run_mixed(get_target("neupims"), gemv, reads)
-    b = run_mixed(naive, gemv, reads)
+    a = run(get_target("neupims"), gemv, reads)
+    b = run(naive, gemv, reads)
     assert (a.row_buffers, b.row_buffers) == (2, 1)
-    assert b.cycles == run_mixed("npu-pim-naive", gemv, reads).cycles > a.cycles
+    assert b.cycles == run("npu-pim-naive", gemv, reads).cycles > a.cycles
 
 
 def test_shared_column_path_option_slows_both(gemv, reads):
-    free = run_mixed("neupims", gemv, reads)
-    shared = run_mixed("neupims", gemv, reads, shared_column_path=True)
+    free = run("neupims", gemv, reads)
+    shared = run("neupims", gemv, reads, shared_column_path=True)
     assert shared.pim_finish > free.pim_finish and shared.ordinary_finish > free.ordinary_finish
     assert check_log(shared.spec, shared.log) == []
 
@@ -171,7 +176,7 @@ def _first(log, command, after=-1):
 
 
 def test_mutations_are_caught(gemv, reads):
-    dual = run_mixed("neupims", gemv, reads)
+    dual = run("neupims", gemv, reads)
     log = dual.log
     second_mac = _first(log, "MACAB", after=log["cycle"][_first(log, "MACAB")])
     cases = {_first(log, "ACT"): "tFAW",  # ACTAB -> ACT, the rule dual mode keeps
@@ -184,7 +189,7 @@ def test_mutations_are_caught(gemv, reads):
     rd = _first(log, "RD", after=log["cycle"][_first(log, "ACT")])
     assert log["cycle"][rd] - 1 in log["cycle"][log["command"] == "MACAB"]
     assert [v.kind for v in check_log(dual.spec, _moved(log, rd))] == ["bus"]
-    single = run_mixed("npu-pim-naive", gemv, reads)
+    single = run("npu-pim-naive", gemv, reads)
     i = _first(single.log, "ACT")  # the first ACT after the kernel's final PREA
     found = check_log(single.spec, _moved(single.log, i))
     assert [v.rule.formula for v in found] == ["tRP"]
@@ -193,9 +198,22 @@ def test_mutations_are_caught(gemv, reads):
 def test_dual_log_breaks_the_single_buffer_protocol(gemv, reads):
     """The exemption is the mode's: the same log, read as one row buffer per bank, opens rows
     in banks the PIM unit holds."""
-    dual = run_mixed("neupims", gemv, reads)
+    dual = run("neupims", gemv, reads)
     found = check_log(mixed_spec("neupims", row_buffers=1), dual.log)
     assert any(v.kind == "protocol" for v in found)
+
+
+def test_refresh(spec):
+    """60 tiles outlast tREFI = 3,900: the refresh that falls in tile 41 (ACTAB at 41 x 95) waits
+    tRAS for its PREA, then tRP and REF; tRFC later the tile starts over."""
+    pim = gemv_stream(spec, out_rows=120 * BANKS, in_cols=512)
+    r = run_mixed("neupims", pim, None)
+    assert 41 * 95 < 3900 < 41 * 95 + tRCD
+    assert r.pim_finish == pim_alone_cycles(60, COLUMNS) + tRAS + tRP + 260  # tRFC 260
+    assert r.commands == {"ACTAB": 61, "MACAB": 60 * COLUMNS, "PREA": 61, "REF": 1}
+    mixed = run_mixed("neupims", pim, streaming_requests(spec, 4096))
+    assert mixed.commands["REF"] == mixed.cycles // 3900
+    assert check_log(r.spec, r.log) == [] and check_log(mixed.spec, mixed.log) == []
 
 
 def test_requests_from_a_trace(spec, reads):
@@ -205,12 +223,12 @@ def test_requests_from_a_trace(spec, reads):
     trace = Trace.from_requests([(a, "READ", 0) for a in addr])
     got = requests_from_trace(trace, spec, channel=1)
     assert np.array_equal(got, reads[:256])
-    assert run_mixed("neupims", None, trace).ordinary_finish == reads_alone_cycles(256)
+    assert run("neupims", None, trace).ordinary_finish == reads_alone_cycles(256)
 
 
 def test_arrivals_pace_the_reads(spec):
     # one read every 8 tCK: each issues on arrival once its row is open
-    r = run_mixed("neupims", None, streaming_requests(spec, 64, interval=8))
+    r = run("neupims", None, streaming_requests(spec, 64, interval=8))
     assert r.ordinary_finish == 8 * 63 + RL + nBL
 
 
@@ -218,7 +236,7 @@ def test_backend_streams_keep_only_macs(spec):
     stream = np.zeros(4, np.dtype([("op", "i1"), ("row", "i4"), ("column", "i2")]))
     stream["op"] = [1, 0, 0, 2]  # WRGB, MAC, MAC, MVSB
     stream["column"] = [0, 0, 1, 0]
-    r = run_mixed("neupims", stream, None)
+    r = run("neupims", stream, None)
     assert r.commands["MACAB"] == 2 and r.pim_finish == pim_alone_cycles(1, 2)
 
 
@@ -226,10 +244,10 @@ def test_bad_inputs_are_one_line_errors(spec):
     reqs = streaming_requests(spec, 4)
     reqs["bank"][2] = 9
     with pytest.raises(PimcError, match=r"requests\[2\]: bank 9"):
-        run_mixed("neupims", None, reqs)
+        run("neupims", None, reqs)
     with pytest.raises(PimcError, match="missing field"):
-        run_mixed("neupims", None, np.zeros(2, [("row", "i4")]))
+        run("neupims", None, np.zeros(2, [("row", "i4")]))
     with pytest.raises(PimcError, match="'row' and 'column'"):
-        run_mixed("neupims", np.zeros(2, [("x", "i4")]), None)
+        run("neupims", np.zeros(2, [("x", "i4")]), None)
     with pytest.raises(PimcError, match="pseudo-channel"):
-        run_mixed(mixed_spec("hbm3", mac_interval_tck=4), None, np.zeros(0, REQUEST_DTYPE))
+        run(mixed_spec("hbm3", mac_interval_tck=4), None, np.zeros(0, REQUEST_DTYPE))

@@ -21,6 +21,9 @@ Policies, per cycle (at most one row and one column command, spec.Controller.dua
   first precharges the banks it left open. This is NeuPIMs' blocked (naive NPU+PIM) mode.
 - row_buffers = 2: both classes always active; they meet only on the command buses and in the
   cross-class rows the spec keeps for this mode.
+- Refresh (unless refresh=False): all-bank REF every tREFI with priority, as the DRAMsim3 engine
+  and pim_engine do: no new command until PREA / PRE have closed both classes' rows and REF has
+  issued; then each class re-activates its row (the kernel's tile resumes at its next MAC).
 """
 from __future__ import annotations
 
@@ -64,7 +67,8 @@ class MixedEngine:
 
     def __init__(self, spec: DramSpec, mac_row, mac_col, req, row_buffers: int,
                  pim_quantum: int | None = None, ordinary_quantum: int | None = None,
-                 pim_first: bool = True, queue: int | None = None, channel: int = 0):
+                 pim_first: bool = True, queue: int | None = None, channel: int = 0,
+                 refresh: bool = True):
         org = spec.org
         if org.pseudo_channels != 1 or org.ranks != 1:
             raise PimcError(f"{spec.name}: the dual-row-buffer simulation models one rank of one "
@@ -101,6 +105,9 @@ class MixedEngine:
         self.queue: deque = deque()
         self.turn = 0  # tiles (PIM turn) or requests (ordinary turn) served in this turn
         self.pim_finish = self.ordinary_finish = 0
+        self.trefi = spec.params["tREFI"] if refresh else 0
+        self.next_ref = self.trefi or NEVER
+        self.ref_pending = 0
 
     # --- timing -------------------------------------------------------------------------------
     def earliest(self, cmd: str, bg: int, ba: int) -> int:
@@ -147,6 +154,17 @@ class MixedEngine:
     def candidates(self, free_row: bool, free_col: bool):
         """(bus, command, bank group, bank, row, column) in priority order."""
         B = self.B
+        if self.ref_pending:  # refresh first: close both classes' rows, then REF
+            if not free_row:
+                return
+            if self.pim_open >= 0:
+                yield "row", "PREA", 0, 0, -1, -1
+            left_open = [b for b in range(self.banks) if self.open[b] >= 0]
+            for b in left_open:
+                yield "row", "PRE", b // B, b % B, -1, -1
+            if self.pim_open < 0 and not left_open:
+                yield "row", "REF", 0, 0, -1, -1
+            return
         if self.dual or self.phase == PIM:
             if self.mac < len(self.mac_row):
                 r = self.mac_row[self.mac]
@@ -196,7 +214,7 @@ class MixedEngine:
             self.mac += 1
         elif cmd == "PREA":
             self.pim_open = -1
-            self.turn += 1
+            self.turn += not self.ref_pending  # a refresh's PREA ends no tile
             if not self.dual:
                 self.open = [-1] * self.banks  # PREA closes the shared buffer of every bank
             self.pim_finish = t
@@ -204,6 +222,8 @@ class MixedEngine:
             self.open[b] = row
         elif cmd == "PRE":
             self.open[b] = -1
+        elif cmd == "REF":
+            self.ref_pending -= 1
         else:  # RD / WR: the head request is served
             q = self.queue.popleft()
             self.turn += 1
@@ -222,6 +242,9 @@ class MixedEngine:
         t = 0
         while True:
             self.admit(t)
+            if t >= self.next_ref:  # all-bank refresh every tREFI, with priority
+                self.ref_pending += 1
+                self.next_ref += self.trefi
             self.update_phase(t)
             if self.done():
                 return max(self.pim_finish, self.ordinary_finish)
@@ -245,6 +268,7 @@ class MixedEngine:
                 continue
             if self.next_req < len(self.arrive) and len(self.queue) < self.qsize:
                 wake = min(wake, self.arrive[self.next_req])
+            wake = min(wake, self.next_ref)
             if wake >= NEVER:
                 raise PimcError(f"dual-row simulation stalled at cycle {t} (phase {self.phase}, "
                                 f"MAC {self.mac}, {len(self.queue)} queued): no command can "

@@ -22,9 +22,10 @@ DramSpec from `mixed_spec`. `row_buffers` overrides the target's. `pim_stream`: 
 array with `row` and `column` (the MACs, in order; backends/pim streams are accepted and their
 MAC requests kept). `requests`: REQUEST_DTYPE, or a pimsim Trace (its `channel`'s requests).
 Each MAC is an all-bank MACAB; the engine inserts ACTAB/PREA (AttAcc's all-bank commands, which
-stand for NeuPIMs' G_ACT/COMP/PIM_PRECHARGE here) and ACT/PRE for the requests. Refresh is not
-modelled. Policies: dual_engine.py. `r.log` is in check.LOG_FIELDS order: check.check_log(r.spec,
-r.log) re-verifies it, with dual mode's separate open-row state (spec.pim["row_buffers"]).
+stand for NeuPIMs' G_ACT/COMP/PIM_PRECHARGE here), ACT/PRE for the requests and an all-bank
+REF every tREFI (refresh=False: none). Policies: dual_engine.py. `r.log` is in check.LOG_FIELDS
+order: check.check_log(r.spec, r.log) re-verifies it, with dual mode's separate open-row state
+(spec.pim["row_buffers"]).
 
 Timing: the spec's DRAM rows and AttAcc's PIM rows (spec.DRAM_RULES, spec.PIM_RULES, values
 untouched) plus the cross-class rows below, chosen by mode. Dual mode keeps, from NewtonSim's
@@ -91,6 +92,8 @@ SHARED_COLUMN_ROWS = (  # dual mode, shared_column_path=True: [newton]'s rank-le
 )
 BOTH_MODES_ROWS = (
     ("channel", "ACTAB", "ACT", "tFAW"),  # [newton] same_rank G_ACT -> ACTIVATE tFAW
+    ("channel", "PREA", "REF", "tRP"),  # [newton] PIM_PRECHARGE -> REFRESH precharge_to_activate
+    ("channel", "REF", "ACTAB", "tRFC"),  # [newton] REFRESH -> G_ACT refresh_to_activate (tRFC)
 )
 
 
@@ -267,7 +270,7 @@ def _requests(requests, spec: DramSpec, channel: int) -> np.ndarray:
 def run_mixed(memory, pim_stream, requests, row_buffers: int | None = None, *,
               pim_quantum: int | None = None, ordinary_quantum: int | None = None,
               pim_first: bool = True, shared_column_path: bool = False, channel: int = 0,
-              log: bool = True) -> MixedResult:
+              refresh: bool = True, log: bool = True) -> MixedResult:
     """Simulate one channel running `pim_stream`'s MACs and `requests` together (see the module
     docstring); pim_quantum / ordinary_quantum / pim_first shape the single-buffer turns."""
     ready = (isinstance(memory, DramSpec) and row_buffers is None and not shared_column_path
@@ -283,7 +286,8 @@ def run_mixed(memory, pim_stream, requests, row_buffers: int | None = None, *,
         if q is not None and (not isinstance(q, int) or q <= 0):
             raise PimcError(f"{name}: {q!r}; expected a positive integer or None (no limit)")
     engine = MixedEngine(spec, macs["row"], macs["column"], reqs, spec.pim["row_buffers"],
-                         pim_quantum, ordinary_quantum, pim_first, channel=channel)
+                         pim_quantum, ordinary_quantum, pim_first, channel=channel,
+                         refresh=refresh)
     cycles = engine.run()
     out = None
     if log:
