@@ -4,42 +4,41 @@
     pimc opt f.mlir -p 'analyze-intensity,place-devices{target=neupims},sub-batch-interleave'
 
 NeuPIMs (Heo et al., ASPLOS'24, arXiv:2403.00579, §5 "sub-batch interleaving") splits the batch of
-decoding requests in two so that the NPU runs one sub-batch's GEMMs (QKV generation, the output
-projection, the FFN) while the PIM runs the other sub-batch's multi-head attention, and vice
-versa. This pass makes that split explicit in the IR, so a scheduler can overlap the two:
-  * Every sequence of a decode batch is independent of the others (embedding, norms, GEMMs,
-    attention over its own KV cache, sampling logits are all row-wise over the batch), so the
-    function body is duplicated once per sub-batch, each copy on a slice of the batch: batched
-    arguments are `llm.slice`d along dim 0, and the results (logits and the present KV caches)
-    are `llm.concat`ed back along dim 0. The signature and the results are unchanged.
+decoding requests in two so that the NPU runs one sub-batch's GEMMs (QKV generation, output
+projection, FFN) while the PIM runs the other's multi-head attention, and vice versa. This pass
+makes the split explicit in the IR, for a scheduler to overlap the two:
+  * The sequences of a decode batch are independent (embedding, norms, GEMMs, attention over
+    each one's own KV cache are row-wise over the batch), so the body is duplicated once per
+    sub-batch on a slice of the batch: batched arguments are `llm.slice`d along dim 0, results
+    `llm.concat`ed back along dim 0 (the logits). A result that is a concat along another dim
+    (a present KV cache: concat(past, new) along the sequence) becomes that concat of the joined
+    operands: the whole past cache with the new rows appended, never a copy of the past. The
+    signature and the results are unchanged.
   * Every op of sub-batch k carries `subbatch = k` (the common attribute of DESIGN §3). Ops that
-    do not depend on the batch (weight handles, constants) are shared by all sub-batches and
-    carry no `subbatch`; neither do the joining concats, which belong to every sub-batch.
-  * Order: each sub-batch's ops are cut into phases, a phase being a run of non-PIM ops followed
-    by a run of PIM ops, and phases are emitted round robin: phase j of sub-batch 0, phase j of
-    sub-batch 1, ..., then phase j+1. So the PIM ops (attention) of sub-batch k sit next to the
-    NPU ops of sub-batch k+1 that do not depend on them, as in NeuPIMs' timeline: the MHA of
-    sub-batch 1 beside the QKV generation of sub-batch 2, the MHA of sub-batch 2 beside the
-    projection and FFN of sub-batch 1 and its next layer's QKV generation. A PIM op is one
-    whose `device` is pim or logic_pim; in a function that nothing placed yet, an
-    llm.attention or pim.attention (what every policy puts on PIM).
+    do not depend on the batch (weight handles, constants) are shared and carry none; nor do the
+    joins, which serve every sub-batch.
+  * Order: each sub-batch's ops are cut into phases (a run of non-PIM ops, then a run of PIM
+    ops), emitted round robin: phase j of sub-batch 0, 1, ..., then phase j+1. So sub-batch k's
+    attention sits beside the NPU work of sub-batch k+1 that does not depend on it, as in
+    NeuPIMs' timeline: sub-batch 1's MHA beside sub-batch 2's QKV generation, sub-batch 2's MHA
+    beside sub-batch 1's projection, FFN and next QKV generation. A PIM op has `device` pim or
+    logic_pim; before placement, it is an llm.attention or pim.attention (PIM under every policy).
 
 The batch is the symbol `B` (the name every frontend gives it) when an argument type uses it;
-then sub-batch k holds sequences floor(k*B/n) .. floor((k+1)*B/n) - 1, as symbolic dims: for
-n=2, B//2 and (B-B//2) sequences. No divisibility is required (sizes differ by at most one),
-the sizes telescope so the joined results have exactly B rows, and a sub-batch is empty at run
-time when B < n. Without `B` the batch is concrete: the leading dim N of the first argument,
-and the batched arguments are those whose leading dim is N; n may not exceed N.
-Batched arguments and results must carry the batch as their leading dim, alone. An op that
-works across the batch (a softmax, reduction, concat, slice, gather or topk over an axis that
-holds it; a transpose moving a concrete batch off dim 0) stops the pass, as the split would
-change what it computes.
+sub-batch k then holds sequences floor(k*B/n) .. floor((k+1)*B/n) - 1, as symbolic dims (n=2:
+B//2 and B-B//2). No divisibility is required (sizes differ by at most one), the sizes telescope
+to exactly B rows, and a sub-batch is empty at run time when B < n. Without `B` the batch is
+concrete: the leading dim N of the first argument, batched arguments being those whose leading
+dim is N; n may not exceed N. Batched arguments and results carry the batch as their leading
+dim, alone. An op that works across the batch (softmax, reduction, concat, slice, gather, take
+or topk over an axis holding it; a transpose moving a concrete batch off dim 0) stops the pass.
 
-Existing attributes stay: `device` as it was; `cost` with B replaced by the sub-batch's size,
-so the copies' flops and bytes add up to the original's (on a concrete batch the full-batch
-numbers cannot be divided, so the copies drop their cost, and place-devices asks for
-analyze-intensity again). The slices and joins cost nothing: the sub-batches are row ranges of
-the same activation and KV-cache buffers, so no data moves.
+Existing attributes stay: `device` as it was; `cost` with B replaced by the sub-batch's size, so
+flops add up to the original's and bytes count each weight once per sub-batch, as each
+sub-batch's GEMMs stream the weights again (a concrete batch's numbers cannot be divided: the
+copies drop their cost, and place-devices asks for analyze-intensity again). The new slices and
+joins cost nothing, the sub-batches being row ranges of the same buffers (analyze-intensity run
+after this pass counts a join as a copy of what it joins: the logits and the new K/V rows).
 
 Options: `n` (sub-batches, >= 1; 1 only tags the ops) and `func` (the function to split,
 default `decode`; prefill is left alone, NeuPIMs interleaves the decode batch).
@@ -51,8 +50,7 @@ from dataclasses import dataclass
 import sympy
 
 from pimc.errors import OptionError, PassFailure
-from pimc.ir.attrs import (ArrayAttr, Attribute, DictAttr, ExprAttr, IntAttr, SymAttr,
-                           TypeAttr)
+from pimc.ir.attrs import ArrayAttr, Attribute, DictAttr, ExprAttr, IntAttr, SymAttr, TypeAttr
 from pimc.ir.builder import Builder
 from pimc.ir.core import BlockArgument, Operation, Value
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp
@@ -331,16 +329,25 @@ class _Emitter:
         self.maps[k].update(zip(op.results, new.results))
 
     def join(self, v: Value) -> Value:
-        if v in self.joined:  # returned twice
-            return self.joined[v]
-        parts = [self.value(v, k, self.ret) for k in range(self.n)]
-        producer = parts[0].op if not isinstance(parts[0], BlockArgument) else None
-        op = self.builder.create("llm.concat", parts, {"axis": 0}, loc=getattr(
-            producer, "loc", None), names=[v.name_hint] if v.name_hint else ())
-        if producer is not None:
-            self.annotate(op, like=producer)
-        self.joined[v] = op.result
-        return op.result
+        """`v` of the whole batch from its sub-batch copies. The join of an argument's slices
+        is the argument, and a join passes into a concat along another axis: a present KV
+        cache, concat(past, new) along the sequence, becomes concat(past, join(new)), the
+        append of the new rows to the whole past cache, not a copy of the past."""
+        if v in self.batched_args:
+            return v
+        if v not in self.joined:
+            op, axis = v.op, None
+            if op.name == "llm.concat" and all(o in self.batched for o in op.operands):
+                axis = op.attr("axis") % v.type.rank
+            if axis:  # a concat along a dim other than the batch's
+                parts, attrs = [self.join(o) for o in op.operands], {"axis": axis}
+            else:
+                parts, attrs = [self.maps[k][v] for k in range(self.n)], {"axis": 0}
+            new = self.builder.create("llm.concat", parts, attrs, loc=op.loc,
+                                      names=[v.name_hint] if v.name_hint else ())
+            self.annotate(new, like=self.maps[0][v].op)
+            self.joined[v] = new.result
+        return self.joined[v]
 
     def annotate(self, op: Operation, like: Operation) -> None:
         """A slice or join moves nothing: give it no cost, and the device of the op it serves,

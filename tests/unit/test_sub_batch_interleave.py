@@ -66,7 +66,8 @@ def test_llama_decode_split_and_order(llama):
     arguments = 6  # ids, positions and four caches, sliced once per sub-batch
     assert tagged == {0: per_batch + arguments, 1: per_batch + arguments}
     shared = [op.name for op in ops if "subbatch" not in op.attributes]
-    assert Counter(shared) == Counter({"llm.weight": 22, "llm.constant": 1, "llm.concat": 5})
+    # joins: the logits, the four caches' new rows, and those rows appended to the past caches
+    assert Counter(shared) == Counter({"llm.weight": 22, "llm.constant": 1, "llm.concat": 9})
     # NeuPIMs: the attention of one sub-batch next to the other's NPU work, layer by layer
     attention = [op.attr("subbatch") for op in ops if op.name == "llm.attention"]
     assert attention == [0, 1, 0, 1]
@@ -96,6 +97,11 @@ def test_costs_follow_the_sub_batch_sizes(llama, batch, context):
     (flops0, bytes0), (flops1, bytes1) = totals(costed), totals(split)
     assert flops1 == flops0
     assert bytes1 - bytes0 == reread
+    # Split before analyze-intensity, the joins count as copies: of the logits and, twice (join
+    # and append), of each cache's new rows, read and written in f32, never of the past caches.
+    _, bytes2 = totals(run_pipeline(llama.ir, f"{SPLIT},analyze-intensity"))
+    joined = batch * VOCAB + 2 * (2 * LAYERS) * batch * KV_HEADS * HEAD_DIM
+    assert bytes2 - bytes1 == 2 * 4 * joined
 
 
 def test_runs_before_and_after_place_devices(llama):

@@ -2,8 +2,8 @@
 // 256; captured with torch.export, then the default pipeline, printed without locations).
 // Order (NeuPIMs §5): sb0 up to its layer-0 attention, then sb1 up to its layer-0 attention
 // (its QKV generation beside sb0's attention), then sb0's O projection, FFN and layer-1 QKV up
-// to its layer-1 attention (beside sb1's layer-0 attention), and so on; the logits and the four
-// present KV caches are joined back to B rows.
+// to its layer-1 attention (beside sb1's layer-0 attention), and so on; the logits are joined
+// back to B rows, and each present KV cache is the past cache with the joined new rows appended.
 // RUN: pimc opt %s -p 'sub-batch-interleave' | filecheck %s
 // RUN: pimc opt %s -p 'analyze-intensity,place-devices{target=neupims,policy=neupims,batch=64},lower-to-pim,sub-batch-interleave' | filecheck %s --check-prefix=LOWERED
 // RUN: pimc opt %s -p 'sub-batch-interleave,analyze-intensity,place-devices{target=neupims,policy=neupims,batch=64},lower-to-pim' | filecheck %s --check-prefix=SPLIT-FIRST
@@ -29,8 +29,15 @@
 // CHECK-NOT: subbatch = 0
 // CHECK: "llm.linear"({{.*}}) {subbatch = 1} : (tensor<(B-B//2)x1x64xf32>, tensor<256x64xf32>) -> tensor<(B-B//2)x1x256xf32>
 // CHECK-NEXT: %[[LOGITS:.*]] = "llm.concat"({{.*}}) {axis = 0} : (tensor<(B//2)x1x256xf32>, tensor<(B-B//2)x1x256xf32>) -> tensor<Bx1x256xf32>
-// CHECK-COUNT-4: "llm.concat"({{.*}}) {axis = 0} : (tensor<(B//2)x2x(S+1)x16xf32>, tensor<(B-B//2)x2x(S+1)x16xf32>) -> tensor<Bx2x(S+1)x16xf32>
-// CHECK-NEXT: func.return %[[LOGITS]], {{.*}} : tensor<Bx1x256xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>
+// CHECK-NEXT: %[[NEW_K0:.*]] = "llm.concat"({{.*}}) {axis = 0} : (tensor<(B//2)x2x1x16xf32>, tensor<(B-B//2)x2x1x16xf32>) -> tensor<Bx2x1x16xf32>
+// CHECK-NEXT: %[[K0:.*]] = "llm.concat"(%past_keys_0, %[[NEW_K0]]) {axis = 2} : (tensor<Bx2xSx16xf32>, tensor<Bx2x1x16xf32>) -> tensor<Bx2x(S+1)x16xf32>
+// CHECK-NEXT: %[[NEW_K1:.*]] = "llm.concat"({{.*}}) {axis = 0}
+// CHECK-NEXT: %[[K1:.*]] = "llm.concat"(%past_keys_1, %[[NEW_K1]]) {axis = 2}
+// CHECK-NEXT: %[[NEW_V0:.*]] = "llm.concat"({{.*}}) {axis = 0}
+// CHECK-NEXT: %[[V0:.*]] = "llm.concat"(%past_values_0, %[[NEW_V0]]) {axis = 2}
+// CHECK-NEXT: %[[NEW_V1:.*]] = "llm.concat"({{.*}}) {axis = 0}
+// CHECK-NEXT: %[[V1:.*]] = "llm.concat"(%past_values_1, %[[NEW_V1]]) {axis = 2}
+// CHECK-NEXT: func.return %[[LOGITS]], %[[K0]], %[[K1]], %[[V0]], %[[V1]] : tensor<Bx1x256xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>
 
 // Split after placement and lowering (or before, below), the MHA of each sub-batch is a
 // pim.attention on PIM, in the same interleaved order.

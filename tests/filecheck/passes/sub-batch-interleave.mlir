@@ -61,7 +61,10 @@ func.func @decode(%x: tensor<Bx1x64xf32>, %k: tensor<Bx2xSx16xf32>, %v: tensor<B
 // CHECK-NEXT: %o_sb1 = "llm.linear"(%ar_sb1, %wo) {subbatch = 1}
 // CHECK-NEXT: %h_sb1 = "llm.add"(%x_sb1, %o_sb1) {subbatch = 1}
 // CHECK-NEXT: %h = "llm.concat"(%h_sb0, %h_sb1) {axis = 0} : (tensor<(B//2)x1x64xf32>, tensor<(B-B//2)x1x64xf32>) -> tensor<Bx1x64xf32>
-// CHECK-NEXT: %kc = "llm.concat"(%kc_sb0, %kc_sb1) {axis = 0} : (tensor<(B//2)x2x(S+1)x16xf32>, tensor<(B-B//2)x2x(S+1)x16xf32>) -> tensor<Bx2x(S+1)x16xf32>
+// The present cache is the whole past cache with the joined new rows appended, not a join of
+// the sub-batches' caches: no copy of the past.
+// CHECK-NEXT: %kn = "llm.concat"(%kn_sb0, %kn_sb1) {axis = 0} : (tensor<(B//2)x2x1x16xf32>, tensor<(B-B//2)x2x1x16xf32>) -> tensor<Bx2x1x16xf32>
+// CHECK-NEXT: %kc = "llm.concat"(%k, %kn) {axis = 2} : (tensor<Bx2xSx16xf32>, tensor<Bx2x1x16xf32>) -> tensor<Bx2x(S+1)x16xf32>
 // CHECK-NEXT: func.return %h, %kc : tensor<Bx1x64xf32>, tensor<Bx2x(S+1)x16xf32>
 
 // Three sub-batches of B//3, (2*B)//3-B//3 and B-(2*B)//3 rows.
@@ -90,6 +93,7 @@ func.func @decode(%x: tensor<Bx1x64xf32>, %k: tensor<Bx2xSx16xf32>, %v: tensor<B
 // PLACED: %q_sb1 = "llm.linear"(%x_sb1, %w) {cost = {bytes = #pimc.sym<"512*B-512*(B//2)+16384">, flops = #pimc.sym<"8192*B-8192*(B//2)">, op_b = {{.*}}}, device = #pimc.device<"npu">, subbatch = 1}
 // PLACED: %a_sb1 = "llm.attention"({{.*}}) {cost = {{.*}}, device = #pimc.device<"pim">, scale = 0.25, subbatch = 1}
 // PLACED: %h = "llm.concat"(%h_sb0, %h_sb1) {axis = 0, cost = {bytes = 0, flops = 0, op_b = 0}, device = #pimc.device<"npu">}
+// PLACED: %kc = "llm.concat"(%k, %kn) {axis = 2, cost = {bytes = 0, flops = 0, op_b = 0}, device = #pimc.device<"npu">}
 
 // Split first, placed after (at B = 64: at B = 1 sub-batch 0 is empty, its ops cost nothing and
 // take the device of their data, like views): the copies are placed like the original ops.
