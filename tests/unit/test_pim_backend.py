@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 
 import pimc
+from pimc.backends.pim.attention_pimc import AttentionLayout
 from pimc.backends.pim.attention_stream import attention_stream, stream_counts
+from pimc.backends.pim.emit import KernelStream
+from pimc.backends.pim.gemv_stream import GemvLayout
+from pimc.backends.pim.layout import PimOrg
 from pimc.cli import main
 from pimc.frontend import zoo
+from pimc.runtime.pimsim import pim_functional
 from pimc.targets import get_target
 
 PIPELINE = "canonicalize,raise-llm-ops,cse,dce,analyze-intensity,place-devices,lower-to-pim"
@@ -95,3 +100,48 @@ def test_cli_errors(args, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not out.exists()
+
+
+# A toy organisation small enough to write its streams by hand: 2 channels x 1 pCH x 1 rank x
+# 2 groups x 2 banks, 4 columns of 32 B (16 fp16) per row.
+TOY = PimOrg(2, 1, 1, 2, 2, 4096, 4, 32)
+
+
+def _text(stream, kind="gemv"):
+    return KernelStream("toy", {}, "BA", stream, kind).text().splitlines()[1:]
+
+
+def test_golden_gemv_stream():
+    """y = W x, W 5 x 32: 8 bank units, 1 row each, so channels 0 and 1 hold rows (units
+    numbered channel-innermost); 32 inputs = 2 columns: 2 WRGBs, 2 MACABs per channel; one
+    MVSB per (rank, group) moves the block of results; barriers fence both channels."""
+    lay = GemvLayout(5, 32, 1, 2, "BA", TOY)
+    assert (lay.rpu, lay.kk, lay.chans) == (1, 2, [0, 1])
+    want = []
+    for op, col, bg in (("WRGB", 0, 0), ("WRGB", 1, 0), ("B", 0, 0), ("MACAB", 0, 0),
+                        ("MACAB", 1, 0), ("B", 0, 0), ("MVSB", 0, 0), ("MVSB", 0, 1), ("B", 0, 0)):
+        want += ["BARRIER"] * 2 if op == "B" else \
+            [f"{op} ch{c} ra0 bg{bg} ba0 row0 col{col}" for c in (0, 1)]
+    assert _text(lay.stream()) == want
+    rng = np.random.default_rng(0)
+    w, x = rng.standard_normal((5, 32)), rng.standard_normal((1, 32))
+    ref = np.asarray(x, np.float16).astype(float) @ np.asarray(w, np.float16).astype(float).T
+    np.testing.assert_allclose(pim_functional.gemv(w, x, "BA", TOY), ref, rtol=2e-3, atol=2e-3)
+
+
+def test_golden_attention_stream():
+    """One head of 3 keys x 16 dims on one channel of the toy (one bank group of 2 banks: the
+    banks split the head dim, bank 1's half is padding): the query into both banks' buffers; 3
+    score MACs; the score block out; softmax; the probabilities in; 3 context MACs from the V
+    region (row 1024 = 4096 keys x 1 column / 4 columns); one output move per bank."""
+    org = PimOrg(1, 1, 1, 1, 2, 4096, 4, 32)
+    lay = AttentionLayout(3, 1, 16, 2, "BA", org)
+    assert (lay.U, lay.keys, lay.kk, lay.vbase(0)) == (1, 3, 1, 1024)
+    at = "ch0 ra0 bg0 ba{} row{} col{}"
+    want = [f"WRGB {at.format(0, 0, 0)}", f"WRGB {at.format(1, 0, 0)}", "BARRIER",
+            *(f"MACAB {at.format(0, 0, c)}" for c in range(3)), "BARRIER",
+            f"MVSB {at.format(0, 0, 0)}", f"SFM {at.format(0, 0, 0)}",
+            f"MVGB {at.format(0, 1024, 0)}", "BARRIER",
+            *(f"MACAB {at.format(0, 1024, c)}" for c in range(3)), "BARRIER",
+            f"MVSB {at.format(0, 1024, 0)}", f"MVSB {at.format(1, 1024, 0)}"]
+    assert _text(lay.stream(), "attention") == want
