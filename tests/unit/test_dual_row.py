@@ -203,6 +203,20 @@ def test_dual_log_breaks_the_single_buffer_protocol(gemv, reads):
     assert any(v.kind == "protocol" for v in found)
 
 
+def test_checker_keeps_the_two_buffers_apart():
+    """A hand-written log: an ordinary row and a PIM row open in the same bank, a MAC and a read
+    a cycle apart, then REF with the ordinary row still open."""
+    log = [(0, "ACT", 0, 0, 0, 0, 0, 7, -1), (30, "ACTAB", 0, 0, 0, 0, 0, 5, -1),
+           (44, "MACAB", 0, 0, 0, 0, 0, 5, 0), (45, "RD", 0, 0, 0, 0, 0, 7, 0),
+           (80, "PREA", 0, 0, 0, 0, 0, -1, -1), (94, "REF", 0, 0, 0, 0, 0, -1, -1)]
+    dual = check_log(mixed_spec("neupims", 2), log)
+    assert [(v.cycle, v.kind) for v in dual] == [(94, "protocol")]
+    single = check_log(mixed_spec("neupims", 1), log)
+    assert [(v.cycle, v.kind, v.rule and v.rule.formula) for v in single] == [
+        (30, "timing", "tRC"), (30, "protocol", None),  # ACTAB over an open row
+        (45, "timing", "max(nBL, tCCD_S)"), (45, "protocol", None)]  # MACAB -> RD; row 5 open
+
+
 def test_refresh(spec):
     """60 tiles outlast tREFI = 3,900: the refresh that falls in tile 41 (ACTAB at 41 x 95) waits
     tRAS for its PREA, then tRP and REF; tRFC later the tile starts over."""

@@ -234,7 +234,7 @@ class _Checker:
             if name == CLOSES:
                 self.open_rows.pop(addr, None)
         elif name == REFRESHES:
-            states = (self.open_rows, self.pim_rows)[:1 + (self.pim_rows is not self.open_rows)]
+            states = [self.open_rows] + [self.pim_rows] * (self.pim_rows is not self.open_rows)
             still_open = [(bank, rows[bank]) for rows in states for bank in self.banks_under(addr)
                           if bank in rows]
             if still_open:
