@@ -147,3 +147,19 @@ def test_simulate_pim_op_counts_and_memo():
     assert s.engine == "hbmpim" and s.cycles > 0
     with pytest.raises(PimcError, match="unknown kind 'conv'; valid: attention, gemv"):
         simulate_pim_op("conv", {}, "neupims")
+
+
+def test_pim_kernel_cli_on_neupims(capsys):
+    """8 heads on 8 channels, 64 keys over 4 bank groups (16 each), head_dim 32 in one 64-B
+    column slice: 16 score + 16 context MACABs per head; at one MACAB per 2 tCK per channel
+    the 32 MACs of a channel take at least 64 cycles."""
+    import json
+    from pimc.cli import main
+    assert main(["pim-kernel", "attention", "--context", "64", "--heads", "8", "--head-dim",
+                 "32", "-t", "neupims", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["commands"]["MACAB"] == 8 * 32 and out["commands"]["SFM"] == 8
+    assert out["cycles"] >= 32 * 2 and out["memory"] == "neupims-pim"
+    assert main(["pim-kernel", "attention", "--context", "64", "--heads", "8", "--head-dim",
+                 "32", "-t", "neupims", "--layout", "attacc"]) == 2
+    assert "AttAcc's generator needs its 16-channel HBM3 stack" in capsys.readouterr().err

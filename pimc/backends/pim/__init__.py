@@ -1,10 +1,11 @@
 """The pim backend: command streams for runtime/pimsim from the pim ops that lower-to-pim made.
 
-One stage, `pim-cmds`: every `pim.attention` becomes AttAcc's HBM3-PIM decode-attention request
-stream for one HBM stack (attention_stream.py; the stacks run the same stream side by side on
-their share of the heads). Concrete shapes come from the backend options `batch` and `context`
-(the dims B and S), as place-devices uses them; `layout` is `pimc` (default) or `attacc` (AttAcc's
-generator, quirks included, for like-for-like validation).
+One stage, `pim-cmds`: every `pim.attention` and `pim.gemv` becomes the request stream of one HBM
+stack (emit.py; the stacks run the same stream side by side on their share), laid over the
+target's organisation (layout.py): attention head-per-channel (attention_pimc.py), GEMV row-tiled
+(gemv_stream.py). Concrete shapes come from the backend options `batch` and `context` (the dims
+B and S), as place-devices uses them; `layout` is `pimc` (default) or `attacc` (AttAcc's
+generator on its HBM3 stack, quirks included, for like-for-like validation).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class PimBackend(Backend):
     # ops become commands.
     capabilities = Capabilities(
         ops=None, devices=frozenset({"pim"}), executes=False,
-        summary="PIM command streams (AttAcc HBM3-PIM decode attention) for runtime/pimsim")
+        summary="PIM command streams (decode attention, GEMV) for runtime/pimsim")
 
     def stages(self, options=None) -> list[Stage]:
         opts = {"batch": 1, "context": 2048, "layout": "pimc", **(options or {})}

@@ -8,7 +8,8 @@ as in AttAcc's traces). A MAC is MACAB/MACSB/MACPB by placement.
 layout="attacc" reproduces AttAcc's trace generator (scale-snu/attacc_simulator, commit c1540de),
 quirks included: the first pair's dummy MAC, the repeated context phase (B's context is never
 emitted, A's twice), the WRGB/MVGB strides that drop the remainder, and the odd-tail SFM/MVGB
-block repeated after every score step. layout="pimc" (the default) has none of them.
+block repeated after every score step. layout="pimc" (the default) has none of them and lays the
+heads over any target's organisation (attention_pimc.py); both share `schedule`.
 """
 from __future__ import annotations
 

@@ -28,10 +28,6 @@ from pimc.runtime.pimsim.spec import (DRAM_COMMANDS, DRAM_RULES, PIM_COMMANDS, P
 LOG_DTYPE = np.dtype([("cycle", "i8"), ("command", "U5"), ("channel", "i4"),
                       ("pseudo_channel", "i2"), ("rank", "i2"), ("bankgroup", "i2"),
                       ("bank", "i2"), ("row", "i4"), ("column", "i4")])
-# Bytes the MAC units read per command, one channel (ATTACC.md §4): 64, 16 or 2 units x 32 B.
-MAC_BYTES = {"BA": 64 * 32, "BG": 16 * 32, "BUFFER": 2 * 32}
-
-
 def mac_bytes_per_command(spec: DramSpec, placement: str) -> int:
     """One column from every bank (BA), one bank per group (BG) or one bank per pseudo-channel
     (BUFFER), over the whole channel: MAC_BYTES on HBM3 (ATTACC.md §4)."""
@@ -154,5 +150,21 @@ def run_attention_for_target(target, context: int, heads: int, head_dim: int,
         pc = pim.mac_interval_tck > 4
     energy = getattr(target, "energy", None)
     pj = getattr(energy, "pim_pj_per_bit", None) if energy is not None else None
+    from pimc.backends.pim.emit import samsung
+    from pimc.backends.pim.layout import HBM3, PimOrg
+    if samsung(target):
+        raise PimcError(f"-t {target.name}: Samsung HBM-PIM has no attention kernel (PIMSimulator: "
+                        "gemv, add, mul, relu); pim-kernel attention takes bank, bank-group or "
+                        "buffer MAC targets (e.g. -t neupims, attacc-bank)")
+    org = PimOrg.of(target)
+    if org != HBM3:  # not AttAcc's stack: pimc's layout on the target's own DRAM and PIM rules
+        if layout != "pimc":
+            raise PimcError(f"--layout {layout}: AttAcc's generator needs its 16-channel HBM3 "
+                            f"stack; -t {target.name} takes --layout pimc")
+        from pimc.runtime.pimsim.pim_kernels import pim_spec
+        placement = PLACEMENT_OF_TARGET[pim.placement]
+        stream = attention_stream(context, heads, head_dim, DBYTE[dtype], placement, "pimc", org)
+        return run_stream(stream, pim_spec(target), placement, "pimc",
+                          pim_pj_per_bit=PIM_PJ_PER_BIT[placement] if pj is None else pj)
     return run_attention(context, heads, head_dim, DBYTE[dtype], PLACEMENT_OF_TARGET[pim.placement],
                          power_constraint=pc, layout=layout, pim_pj_per_bit=pj)
