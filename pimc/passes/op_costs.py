@@ -227,4 +227,5 @@ RULES: dict[str, Rule] = {
     "llm.embedding": _picked_rows, "llm.gather": _picked_rows, "llm.take": _picked_rows,
     "llm.topk": _reduce, "llm.moe": _moe,
     "pim.gemv": _linear, "pim.attention": _attention,  # the same work, laid out for PIM
+    "npu.gemm": _linear, "npu.matmul": _matmul,  # the same work, tiled for the NPU
 }

@@ -93,7 +93,8 @@ OUT_RULES = {
                                  f"{op.attr('normalize')}, out={o})"),
     "llm.matmul": lambda op, a, o: _matmul(op, a)[:-1] + f", out={o})",
 }
-_SAME_WORK = {"pim.gemv": "llm.linear", "pim.attention": "llm.attention"}  # layouts differ only
+_SAME_WORK = {"pim.gemv": "llm.linear", "pim.attention": "llm.attention",  # layouts differ only
+              "npu.gemm": "llm.linear", "npu.matmul": "llm.matmul"}  # tiling is a schedule
 OUT_RULES.update({pim: OUT_RULES[llm] for pim, llm in _SAME_WORK.items()})
 
 
