@@ -20,6 +20,8 @@ import numpy as np
 
 from pimc.errors import PimcError
 from pimc.backends.pim.attention_stream import MAC_COMMAND, PLACEMENTS, attention_stream
+from pimc.backends.pim.emit import samsung
+from pimc.backends.pim.layout import HBM3, PimOrg
 from pimc.runtime.pimsim.pim_engine import PIM_NAMES, compile_pim, org_of, simulate
 from pimc.runtime.pimsim.presets import hbm3
 from pimc.runtime.pimsim.spec import (DRAM_COMMANDS, DRAM_RULES, PIM_COMMANDS, PIM_RULES,
@@ -28,9 +30,11 @@ from pimc.runtime.pimsim.spec import (DRAM_COMMANDS, DRAM_RULES, PIM_COMMANDS, P
 LOG_DTYPE = np.dtype([("cycle", "i8"), ("command", "U5"), ("channel", "i4"),
                       ("pseudo_channel", "i2"), ("rank", "i2"), ("bankgroup", "i2"),
                       ("bank", "i2"), ("row", "i4"), ("column", "i4")])
+
+
 def mac_bytes_per_command(spec: DramSpec, placement: str) -> int:
     """One column from every bank (BA), one bank per group (BG) or one bank per pseudo-channel
-    (BUFFER), over the whole channel: MAC_BYTES on HBM3 (ATTACC.md §4)."""
+    (BUFFER), over the whole channel: 64, 16 or 2 units x 32 B on HBM3 (ATTACC.md §4)."""
     o = spec.org
     lanes = {"BA": o.pseudo_channels * o.banks_per_unit,
              "BG": o.pseudo_channels * o.ranks * o.bank_groups,
@@ -150,8 +154,6 @@ def run_attention_for_target(target, context: int, heads: int, head_dim: int,
         pc = pim.mac_interval_tck > 4
     energy = getattr(target, "energy", None)
     pj = getattr(energy, "pim_pj_per_bit", None) if energy is not None else None
-    from pimc.backends.pim.emit import samsung
-    from pimc.backends.pim.layout import HBM3, PimOrg
     if samsung(target):
         raise PimcError(f"-t {target.name}: Samsung HBM-PIM has no attention kernel (PIMSimulator: "
                         "gemv, add, mul, relu); pim-kernel attention takes bank, bank-group or "
