@@ -205,7 +205,7 @@ def test_cost_model_sim_times_pim_attention_and_caches_it(capsys, sim_env):
     from pimc.runtime.pimsim.sim_cost import clear_memory_cache
     path, cache = sim_env
     argv = ["analyze", str(path), "-t", "attacc-bank", "-B", "4", "-S", "128", "--cost-model",
-            "sim", "--format", "json", "--per-op"]
+            "sim", "--format", "json", "--per-op", "--pin", "linear:xpu"]
     code, out, err = run(capsys, *argv)
     assert code == 0 and err == ""  # no progress text off a terminal
     rows = {r["op"]: r for r in json.loads(out)}
@@ -215,7 +215,7 @@ def test_cost_model_sim_times_pim_attention_and_caches_it(capsys, sim_env):
     by_sim = run_attention(L=128, nhead=math.ceil(4 * 8 / 5), dhead=64, dbyte=2,
                            placement="BA", power_constraint=True).time_s
     assert attention["est_time_s"] - attention["transfer_s"] == pytest.approx(by_sim, rel=1e-12)
-    assert linear["time_source"] == "roofline"  # AttAcc's simulator has no GEMV kernel
+    assert (linear["device"], linear["time_source"]) == ("xpu", "roofline")  # pinned off PIM
     (file,) = cache.iterdir()
     written = file.stat().st_mtime_ns
     clear_memory_cache()  # a second process: the file answers, nothing is simulated or written
@@ -227,11 +227,12 @@ def test_cost_model_sim_times_pim_attention_and_caches_it(capsys, sim_env):
 
 def test_cost_model_sim_table_says_where_times_come_from(capsys, sim_env):
     path, _ = sim_env
-    code, out, _ = run(capsys, "analyze", str(path), "-t", "attacc-bank", "-B", "2", "-S", "128",
-                       "--cost-model", "sim")
-    assert code == 0 and "time from" in out and "sim costs" in out
-    attention = next(line for line in out.splitlines() if "llm.attention" in line)
-    assert "│ sim " in attention
+    for target in ("attacc-bank", "neupims", "hbm-pim"):
+        code, out, _ = run(capsys, "analyze", str(path), "-t", target, "-B", "2", "-S", "128",
+                           "--cost-model", "sim", "--pin", "attention:pim")
+        assert code == 0 and "time from" in out and "sim costs" in out
+        attention = next(line for line in out.splitlines() if "llm.attention" in line)
+        assert "│ sim " in attention, (target, attention)
     code, out, _ = run(capsys, "analyze", str(path), "-t", "attacc-bank", "-B", "2", "-S", "128")
     assert code == 0 and "time from" not in out  # the roofline model: every row is roofline
 

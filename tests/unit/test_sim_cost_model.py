@@ -63,17 +63,19 @@ def test_registry_has_sim_and_loads_it_lazily():
     assert isinstance(get_cost_model("sim", get_target("attacc-bank")), SimCostModel)
 
 
-def test_attention_time_is_attaccs_simulated_time(module, cache):
-    target = get_target("attacc-bank")
+@pytest.mark.parametrize("target, placement", [
+    ("attacc-bank", "BA"), ("attacc-bg", "BG"), ("attacc-buffer", "BUFFER")])
+def test_attention_time_is_attaccs_simulated_time(module, cache, target, placement):
+    target = get_target(target)
     model = SimCostModel(target, cache)
     dims = {"B": 4, "S": 256, "T": 1}
     seconds, _, op = timed(model, module, "llm.attention", "pim", dims)
     assert kernel_of(op, dims) == ("attention", {"batch": 4, "heads": 8, "head_dim": 64,
                                                  "context": 256})
-    # attacc-bank.toml: 5 stacks, fp16 (2 bytes), bank-level MACs, AttAcc's power constraint on
+    # attacc-*.toml: 5 stacks, fp16 (2 bytes), AttAcc's power constraint on (nCCDAB 6)
     expected = run_attention(L=256, nhead=math.ceil(4 * 8 / 5), dhead=64, dbyte=2,
-                             placement="BA", power_constraint=True)
-    assert seconds == expected.time_s  # the preset's PIM overhead_s is 0
+                             placement=placement, power_constraint=True)
+    assert seconds == expected.time_s  # the presets' PIM overhead_s is 0
     assert model.op_source(target.devices()["pim"], op, dims) == "sim"
     assert model.stats == {"simulated": 1, "memory": 1}  # op_source asked the memo
 
@@ -126,10 +128,9 @@ def test_gemv_on_hbm_pim_is_batch_kernels_of_pimsimulator(module, cache):
 @pytest.mark.parametrize("target, name, device, dims", [
     ("attacc-bank", "llm.attention", "xpu", {"B": 4, "S": 256, "T": 1}),  # off PIM
     ("attacc-bank", "llm.linear", "xpu", {"B": 4, "S": 256, "T": 1}),
-    ("attacc-bank", "llm.linear", "pim", {"B": 4, "S": 256, "T": 1}),  # no GEMV kernel on AttAcc
-    ("hbm-pim", "llm.linear", "pim", {"B": 4, "S": 256, "T": 256}),  # prefill: not a GEMV
-    ("hbm-pim", "llm.attention", "pim", {"B": 4, "S": 256, "T": 1}),  # no attention kernel
     ("neupims", "llm.linear", "npu", {"B": 64, "S": 256, "T": 1}),
+    ("duplex", "llm.attention", "logic_pim", {"B": 4, "S": 256, "T": 1}),  # no Logic-PIM kernel
+    ("hbm-pim", "llm.linear", "pim", {"B": 4, "S": 256, "T": 256}),  # prefill: not a GEMV
 ])
 def test_everything_else_takes_exactly_the_roofline(module, cache, target, name, device, dims):
     spec = get_target(target)
@@ -141,6 +142,17 @@ def test_everything_else_takes_exactly_the_roofline(module, cache, target, name,
     assert seconds == Roofline(spec).op_time(cost, dev, op, dims)
     assert model.op_source(dev, op, dims) == "roofline"
     assert model.stats["simulated"] == 0 and model.op_time(Cost(0, 0, 0), dev, op, dims) == 0
+
+
+@pytest.mark.parametrize("target", ["neupims", "hbm-pim", "attacc-bank"])
+def test_every_pim_target_simulates_both_kernels(module, cache, target):
+    model = SimCostModel(get_target(target), cache)
+    pim = model.target.devices()["pim"]
+    dims = {"B": 2, "S": 128, "T": 1}
+    for name in ("llm.attention", "llm.linear"):
+        assert timed(model, module, name, "pim", dims)[0] > 0
+        assert model.op_source(pim, op_named(module, name), dims) == "sim"
+    assert model.stats["simulated"] == 2
 
 
 def test_gqa_attention_is_not_simulated(cache):

@@ -26,7 +26,6 @@ import math
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from pimc.errors import PimcError
@@ -38,54 +37,22 @@ from pimc.passes.cost_model import Roofline
 from pimc.targets import DeviceSpec, Target
 
 # Bump when a simulator's timing changes: the disk cache's file names include it.
-SIM_VERSION = 1
+SIM_VERSION = 2
 ATTENTION_OPS = ("llm.attention", "pim.attention")
 GEMV_OPS = ("llm.linear", "pim.gemv")
 PIM_KINDS = ("pim-bank", "pim-bankgroup", "pim-buffer")  # DeviceSpec.kind of in-DRAM PIM
 
 
-@dataclass(frozen=True)
-class SimResult:
-    cycles: int
-    time_s: float
+def simulate(kind: str, shape: Mapping[str, int], target: Target):
+    """Run kernel `kind` ("attention" or "gemv") at `shape` on `target`'s PIM: a result with
+    .cycles and .time_s. Raises PimcError (or NotImplementedError) where the target has no such
+    kernel or the shape does not fit it; the model then falls back to the roofline.
 
-
-def simulate(kind: str, shape: Mapping[str, int], target: Target) -> SimResult:
-    """Run kernel `kind` ("attention" or "gemv") at `shape` on `target`'s PIM. Raises
-    NotImplementedError where the target has no simulator kernel of that kind, PimcError where
-    the shape does not fit it.
-
-    This is the one place that calls a simulator. Once pimc/runtime/pimsim/pim_kernels.py
-    exists, its body becomes `return simulate_pim_op(kind, dict(shape), target)` (the same kinds
-    and shape keys, every PIM target)."""
-    if kind == "attention":
-        return _attention(shape, target)
-    if kind == "gemv":
-        return _gemv(shape, target)
-    raise NotImplementedError(f"no simulator kernel '{kind}'; kernels: attention, gemv")
-
-
-def _attention(shape: Mapping[str, int], target: Target) -> SimResult:
-    from pimc.backends.pim.attention_stream import CHANNELS
-    from pimc.runtime.pimsim.attacc import run_attention_for_target
-    mem = target.memory
-    if target.pim is None or mem.standard != "HBM3" or mem.channels != CHANNELS:
-        raise NotImplementedError(f"target '{target.name}': the attention kernel models AttAcc's "
-                                  f"HBM3-PIM stack of {CHANNELS} channels (attacc-*)")
-    # The stacks split the (sequence, head) pairs and run the same stream side by side, as the
-    # pim backend lays them out (backends/pim/emit.py): one stack's time is the kernel's time.
-    heads = math.ceil(shape["batch"] * shape["heads"] / mem.stacks)
-    r = run_attention_for_target(target, shape["context"], heads, shape["head_dim"])
-    return SimResult(r.cycles, r.time_s)
-
-
-def _gemv(shape: Mapping[str, int], target: Target) -> SimResult:
-    from pimc.runtime.pimsim.hbmpim import run_kernel_for_target
-    # A target other than Samsung's HBM-PIM organisation is a PimcError here: roofline too.
-    r = run_kernel_for_target("gemv", target, {"rows": shape["rows"], "cols": shape["cols"]})
-    # PIMSimulator's GEMV takes one input vector (PIMSIM.md §6.1, §6.4: batch 1); B decode rows
-    # are B kernels back to back, each streaming W through the PIM blocks again.
-    return SimResult(shape["batch"] * r["cycles"], shape["batch"] * r["time_s"])
+    The one place that calls a simulator: pim_kernels.simulate_pim_op dispatches on the target
+    (AttAcc/pimc-layout streams on pim_engine for HBM3 and HBM2 PIM, PIMSimulator's kernels for
+    Samsung HBM-PIM). Another simulator is a change to this line only."""
+    from pimc.runtime.pimsim.pim_kernels import simulate_pim_op
+    return simulate_pim_op(kind, dict(shape), target)
 
 
 def kernel_of(op: Operation | None, dims: Mapping[str, int] | None) -> tuple[str, dict] | None:
