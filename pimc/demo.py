@@ -2,8 +2,8 @@
 
 It compiles the zoo's llama-tiny (random weights, seeded) from PyTorch through torch.export into
 pimc IR, raises it to graph-level llm ops, runs it on the numba-cpu backend, checks the logits
-against PyTorch and 16 greedy tokens against HF `generate`, and prints a summary. Later stages
-(placement, simulation) extend this one function.
+against PyTorch and 16 greedy tokens against HF `generate`, prints the placement, and simulates
+serving the same IR on two targets (runtime/system).
 """
 from __future__ import annotations
 
@@ -55,10 +55,33 @@ def run_demo(console: Console | None = None) -> dict:
     console.print(f"placement: pick-min roofline on {TARGET} at batch 1, context 2048; estimated "
                   f"{report.summary()}; time by device: {shares}. Every device's ops ran here on "
                   "numba-cpu, the functional stand-in")
+    sims = _simulated_comparison(prog, console)
     if err > 1e-4 or not same:
         raise PimcError("the demo's results do not match PyTorch")
     return {"max_err": err, "tokens_equal": same, "tokens_per_s": tok_s,
-            "compile_s": t_compile, "first_run_s": t_first}
+            "compile_s": t_compile, "first_run_s": t_first, "simulated": sims}
+
+
+SIM_TARGETS, SIM_BATCH, SIM_PROMPT, SIM_GEN = (TARGET, "npu-only"), 64, 128, 32
+
+
+def _simulated_comparison(prog, console: Console) -> dict:
+    """The same IR served on two systems by runtime/system (roofline step times): what the
+    placement is worth, in simulated decode throughput."""
+    out = {name: prog.simulate(name, batch=SIM_BATCH, prompt_len=SIM_PROMPT, gen_len=SIM_GEN)
+           for name in SIM_TARGETS}
+    table = Table(title=f"simulated serving: {MODEL}, batch {SIM_BATCH}, prompt {SIM_PROMPT}, "
+                        f"{SIM_GEN} generated tokens (pimc simulate)")
+    for column in ("target", "tokens/s", "TBT p50", "utilisation"):
+        table.add_column(column, justify="left" if column in ("target", "utilisation") else "right")
+    for name, r in out.items():
+        util = ", ".join(f"{d} {u:.0%}" for d, u in r["utilisation"].items())
+        table.add_row(name, f"{r['tokens_per_s']:,.0f}", f"{r['tbt_p50_s'] * 1e6:.2f} us", util)
+    console.print(table)
+    first, second = SIM_TARGETS
+    console.print(f"{first} / {second}: {out[first]['tokens_per_s'] / out[second]['tokens_per_s']:.2f}x "
+                  "simulated tokens/s (a tiny model: full-size ratios come from bench/paper_ratios.py)")
+    return {name: r["tokens_per_s"] for name, r in out.items()}
 
 
 def _placement_table(prog) -> Table:
