@@ -90,6 +90,7 @@ def test_kv_bytes_per_token_from_the_decode_signature(llama):
     expected = cfg["num_hidden_layers"] * 2 * cfg["num_key_value_heads"] * \
         (cfg["hidden_size"] // cfg["num_attention_heads"]) * 4
     assert kv_bytes_per_token(llama) == expected
+    assert kv_bytes_per_token(llama, bits=16) == expected / 2  # counted at the target's fp16
 
 
 def test_cli_simulate_json_and_trace(tmp_path, capsys):

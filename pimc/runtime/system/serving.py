@@ -81,9 +81,10 @@ class StepModel:
     """Step times of a placed module on a target, memoised (see the module docstring)."""
 
     def __init__(self, module: ModuleOp, target: Target, cost_model: str = "roofline",
-                 context_bucket: int = 64):
+                 context_bucket: int = 64, element_bits: int | None = None):
         self.funcs = {f.sym_name: f for f in module.funcs}
         self.target, self.cost_model, self.bucket = target, cost_model, context_bucket
+        self.element_bits = element_bits
         self.dual = target.pim is None or target.pim.row_buffers == 2
         self.memo: dict[tuple, tuple[list[Task], Schedule]] = {}
 
@@ -95,7 +96,7 @@ class StepModel:
         key = (phase, batch, context)
         if key not in self.memo:
             tasks = function_tasks(self.funcs[phase], self.target, batch, context,
-                                   self.cost_model)
+                                   self.cost_model, self.element_bits)
             self.memo[key] = tasks, schedule(tasks, self.dual)
         return self.memo[key]
 

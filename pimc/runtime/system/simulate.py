@@ -35,14 +35,30 @@ class SimOptions:
     max_batch: int | None = None  # default: as many as the KV cache holds
     kv_capacity_tokens: int | None = None  # default: memory left after the weights
     context_bucket: int = 64
+    # analyze-intensity's dtype: "target" counts every float at the xPU's (else the PIM's)
+    # arithmetic type, as the papers do (NeuPIMs, AttAcc and Duplex all run fp16); "ir" keeps
+    # the captured model's types
+    dtype: str = "target"
 
 
-def _bytes(t: TensorType, dims: dict) -> float:
+_DTYPES = {"fp16": "f16", "bf16": "bf16", "fp32": "f32"}  # targets/spec.py DType -> IR names
+_BITS = {"f16": 16, "bf16": 16, "f32": 32}
+
+
+def counted_dtype(target: Target, option: str) -> str:
+    if option != "target":
+        return option
+    unit = target.xpu or target.pim
+    return _DTYPES.get(unit.dtype, "ir") if unit is not None else "ir"
+
+
+def _bytes(t: TensorType, dims: dict, bits: int | None = None) -> float:
     n = sympy.sympify(t.numel).xreplace({sym(k): v for k, v in dims.items()})
-    return float(n) * t.element.bits / 8
+    width = bits if bits is not None and t.element.is_float else t.element.bits
+    return float(n) * width / 8
 
 
-def kv_bytes_per_token(module: ModuleOp) -> float:
+def kv_bytes_per_token(module: ModuleOp, bits: int | None = None) -> float:
     """Bytes one token of one sequence adds to the KV cache: the @decode arguments with dim S."""
     decode = next((f for f in module.funcs if f.sym_name == "decode"), None)
     if decode is None:
@@ -54,15 +70,15 @@ def kv_bytes_per_token(module: ModuleOp) -> float:
                       for d in a.type.shape)]
     if not caches:
         raise PimcError("simulate: @decode has no KV-cache argument (no argument with dim S)")
-    return sum(_bytes(t, {"B": 1, "S": 1}) for t in caches)
+    return sum(_bytes(t, {"B": 1, "S": 1}, bits) for t in caches)
 
 
-def weight_bytes(module: ModuleOp) -> float:
+def weight_bytes(module: ModuleOp, bits: int | None = None) -> float:
     seen = {}
     for func in module.funcs:
         for op in func.walk():
             if op.name == "llm.weight":
-                seen[str(op.attributes["handle"])] = _bytes(op.results[0].type, {})
+                seen[str(op.attributes["handle"])] = _bytes(op.results[0].type, {}, bits)
     return sum(seen.values())
 
 
@@ -72,7 +88,8 @@ def prepare(module: ModuleOp, target: Target, batch: int, context: int,
     gets the Target object itself, so `--set` overrides reach it (the place-devices pass takes
     a preset name)."""
     steps = [f"sub-batch-interleave{{n={opts.sub_batches}}}"] if opts.sub_batches > 1 else []
-    PassManager(parse_pipeline(",".join(steps + ["analyze-intensity"]))).run(module)
+    steps.append(f"analyze-intensity{{dtype={counted_dtype(target, opts.dtype)}}}")
+    PassManager(parse_pipeline(",".join(steps))).run(module)
     placer = Placer(target, target.name, get_cost_model(opts.cost_model, target), opts.policy,
                     [])
     for func in module.funcs:
@@ -91,15 +108,17 @@ def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
     batch = opts.max_batch or len(requests)
     mean_ctx = round(sum(r.prompt_len + r.output_len / 2 for r in requests) / len(requests))
     prepare(module, target, min(batch, len(requests)), mean_ctx, opts)
-    per_token = kv_bytes_per_token(module)
+    bits = _BITS.get(counted_dtype(target, opts.dtype))
+    per_token = kv_bytes_per_token(module, bits)
     capacity = opts.kv_capacity_tokens
     if capacity is None:
-        free = (target.memory.capacity_bytes or 0) - weight_bytes(module)
+        weights = weight_bytes(module, bits)
+        free = (target.memory.capacity_bytes or 0) - weights
         if free <= 0:
-            raise PimcError(f"simulate: the weights ({weight_bytes(module) / 2**30:.1f} GiB) do "
-                            f"not fit {target.name}'s memory; give --kv-capacity TOKENS")
+            raise PimcError(f"simulate: the weights ({weights / 2**30:.1f} GiB) do not fit "
+                            f"{target.name}'s memory; give --kv-capacity TOKENS")
         capacity = int(free // per_token)
-    model = StepModel(module, target, opts.cost_model, opts.context_bucket)
+    model = StepModel(module, target, opts.cost_model, opts.context_bucket, bits)
     done = [0]
     result = watched(lambda: serve(requests, model, capacity, opts.max_batch or len(requests),
                                    done=done),

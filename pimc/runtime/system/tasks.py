@@ -19,13 +19,15 @@ from pimc.passes.place_devices import body_ops
 from pimc.runtime.system.schedule import Task
 from pimc.targets import Target
 
-SUB_BATCH_ATTR = "sub_batch"  # set by sub-batch-interleave
+SUB_BATCH_ATTR = "subbatch"  # set by sub-batch-interleave (DESIGN §3)
 
 
 def function_tasks(func: FuncOp, target: Target, batch: int, context: int,
-                   cost_model: str = "roofline") -> list[Task]:
-    """Tasks of `func` in program order; `func` must be placed (device attributes)."""
-    times = time_function(func, target, batch, context, keep_devices=True, cost_model=cost_model)
+                   cost_model: str = "roofline", element_bits: int | None = None) -> list[Task]:
+    """Tasks of `func` in program order; `func` must be placed (device attributes) and costed.
+    `element_bits`: the width transfers count floats at (analyze-intensity's dtype)."""
+    times = time_function(func, target, batch, context, keep_devices=True, cost_model=cost_model,
+                          element_bits=element_bits)
     devices = target.devices()
     index = {op: i for i, op in enumerate(body_ops(func))}
     external = target.memory.peak_bandwidth
