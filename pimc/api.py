@@ -27,8 +27,10 @@ class Program:
     def run(self, func: str, *inputs) -> list:
         """Run `@func` on the backend's compiled code."""
         if self.executable is None:
+            from pimc.backends.registry import EXECUTING_DEFAULT
             raise PimcError(f"backend '{self.backend}' does not execute; compile with "
-                            "backend='numba-cpu' to run, or use Program.interpret")
+                            f"backend='{EXECUTING_DEFAULT}' (or another backend that executes, "
+                            "see `pimc backends`) to run, or use Program.interpret")
         if not self._bound:
             self.executable.bind_weights(self.weights, self.ir)
             self._bound = True

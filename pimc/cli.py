@@ -134,7 +134,7 @@ def compile_(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc mo
     if emit == "pim-cmds":
         if chosen is None:
             raise PimcError("--emit pim-cmds needs a target with PIM (-t)")
-        backend, dump_stage = "pim", "pim-cmds"
+        backend, dump_stage = registry.providing_stage("pim-cmds"), "pim-cmds"
         from pimc.passes.pipelines import expand
         pipeline = f"{expand(pipeline)},analyze-intensity,place-devices,lower-to-pim"
     if dump_stage is not None:
@@ -218,7 +218,8 @@ def run(model: Annotated[str, typer.Argument(help="A zoo name or a saved program
         raise PimcError(f"--prompt-ids: expected comma-separated integers, got '{prompt_ids}'") from None
     if max_new_tokens < 1:
         raise PimcError(f"--max-new-tokens: must be >= 1, got {max_new_tokens}")
-    prog = compile_model(model, backend="numba-cpu")
+    from pimc.backends.registry import EXECUTING_DEFAULT
+    prog = compile_model(model, backend=EXECUTING_DEFAULT)
     vocab = next(op for op in prog.ir.walk() if op.name == "llm.embedding").operands[1].type.shape[0]
     if not all(0 <= t < vocab for t in ids):
         raise PimcError(f"--prompt-ids: token ids must be in 0..{vocab - 1}, got {prompt_ids}")

@@ -26,7 +26,8 @@ def run_demo(console: Console | None = None) -> dict:
 
     console = console or Console()
     t0 = time.perf_counter()
-    prog = pimc.compile(MODEL, target=TARGET, backend="numba-cpu")
+    from pimc.backends.registry import EXECUTING_DEFAULT
+    prog = pimc.compile(MODEL, target=TARGET, backend=EXECUTING_DEFAULT)
     t_compile = time.perf_counter() - t0
     model = zoo.get(MODEL).build()
     ids = torch.randint(0, model.config.vocab_size, (1, PROMPT), generator=torch.Generator().manual_seed(0))
