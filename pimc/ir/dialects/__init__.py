@@ -18,6 +18,7 @@ _DIALECT_MODULES = {
     "llm": "pimc.ir.dialects.llm",
     "npu": "pimc.ir.dialects.npu",
     "pim": "pimc.ir.dialects.pim",
+    "kv": "pimc.ir.dialects.kv",
 }
 
 DIALECTS: Registry[dict[str, type[OpDef]]] = Registry("dialect")

@@ -126,7 +126,7 @@ func.func @unknown_op_no_close_match(%x: tensor<4xf32>) -> tensor<4xf32> {
   func.return %y : tensor<4xf32>
 }
 // -----
-// CHECK: {{^}}pimc: error: {{.*}}parse_errors.mlir:131:8: op 'lmm.silu': unknown dialect 'lmm' (did you mean 'llm'?); valid: builtin, func, llm, npu, pim{{$}}
+// CHECK: {{^}}pimc: error: {{.*}}parse_errors.mlir:131:8: op 'lmm.silu': unknown dialect 'lmm' (did you mean 'llm'?); valid: builtin, func, kv, llm, npu, pim{{$}}
 func.func @unknown_dialect(%x: tensor<4xf32>) -> tensor<4xf32> {
   %y = "lmm.silu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
   func.return %y : tensor<4xf32>
