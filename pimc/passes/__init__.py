@@ -11,8 +11,8 @@ from pimc.passes.base import Context, Pass, PassManager
 from pimc.passes.pipeline_parser import parse_pipeline, pipeline_text
 from pimc.registry import Registry
 
-PASS_NAMES = ("analyze-intensity", "canonicalize", "cse", "dce", "lower-to-npu", "lower-to-pim",
-              "place-devices", "raise-llm-ops", "sub-batch-interleave")
+PASS_NAMES = ("analyze-intensity", "canonicalize", "cse", "dce", "kv-compress", "lower-to-npu",
+              "lower-to-pim", "place-devices", "raise-llm-ops", "sub-batch-interleave")
 
 PASSES: Registry[type[Pass]] = Registry("pass")
 

@@ -16,6 +16,7 @@ from pimc.ir.core import Operation, Value
 from pimc.ir.dialects.builtin import ModuleOp, ReturnOp
 from pimc.ir.types import TensorType
 from pimc.ir import reference_ops as ref
+from pimc.runtime import kv_ops
 from pimc.ir.shape_binding import Bindings
 from pimc.ir.weights import NUMPY_DTYPES, WeightsStore
 
@@ -91,6 +92,7 @@ KERNELS: dict[str, Kernel] = {
 # schedule differs.
 KERNELS["pim.gemv"], KERNELS["pim.attention"] = KERNELS["llm.linear"], KERNELS["llm.attention"]
 KERNELS["npu.gemm"], KERNELS["npu.matmul"] = KERNELS["llm.linear"], KERNELS["llm.matmul"]
+KERNELS.update(kv_ops.KERNELS)
 
 
 def run(module: ModuleOp, func: str, inputs: Sequence[np.ndarray],
@@ -124,7 +126,7 @@ def run(module: ModuleOp, func: str, inputs: Sequence[np.ndarray],
 
 
 def _as_type(value: np.ndarray, t: TensorType) -> np.ndarray:
-    want = NUMPY_DTYPES.get(t.element.name)
+    want = NUMPY_DTYPES.get(t.element.name) or kv_ops.PACKED_DTYPES.get(t.element.name)
     if want is None:
         raise PimcError(f"the interpreter cannot hold {t.element} values")
     value = np.asarray(value)

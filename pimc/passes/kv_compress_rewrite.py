@@ -1,0 +1,158 @@
+"""The per-method rewrites of kv-compress (see kv_compress.py for the methods and conventions)."""
+from __future__ import annotations
+
+import sympy
+
+from pimc.errors import OptionError, PassFailure
+from pimc.ir.attrs import ArrayAttr, DictAttr
+from pimc.ir.builder import Builder
+from pimc.ir.core import Value
+from pimc.ir.dialects.builtin import ReturnOp
+from pimc.ir.symbolic import Dim, dim_str
+from pimc.ir.types import TensorType, f32
+from pimc.passes.kv_compress_sites import Site
+
+METHODS = ("l2norm", "sink-window", "h2o", "snapkv", "quant", "think")
+EVICTION = ("l2norm", "sink-window", "h2o", "snapkv")
+
+
+def rewrite(site: Site, o) -> None:
+    if o.method == "quant":
+        _quantize(site, o)
+    elif o.method == "think":
+        _prune_channels(site, o)
+    else:
+        _evict(site, o)
+
+
+def _where(site: Site) -> str:
+    return f"layer {site.layer} of @{site.func.sym_name}"
+
+
+def _evicted(n: Dim, ratio: float) -> Dim:
+    """floor(ratio * n), exactly: the ratio as the decimal it was written as."""
+    r = sympy.Rational(str(ratio))
+    return int(sympy.floor(r * n)) if isinstance(n, int) else sympy.floor(r * n)
+
+
+def _kept_count(site: Site, o, n: Dim) -> Dim:
+    if o.ratio == 0:
+        return n
+    if site.decode:  # the budget the prompt set: evict one token per new one
+        return n - 1
+    if o.method == "sink-window" and o.window > 0:  # StreamingLLM's cache: sinks + window
+        return o.sinks + o.window
+    return n - _evicted(n, o.ratio)
+
+
+def _check_context(site: Site, n: Dim, count: Dim, sinks: int, window: Dim) -> None:
+    """The errors that the static context length already shows."""
+    if not isinstance(n, int):
+        return
+    if isinstance(window, int) and window > n:
+        raise OptionError(f"pass 'kv-compress': option 'window' ({window}) is larger than the "
+                          f"{n}-token context of {_where(site)}")
+    if isinstance(count, int) and count > n:
+        raise OptionError(f"pass 'kv-compress': options 'sinks' + 'window' keep {count} tokens, "
+                          f"more than the {n}-token context of {_where(site)}")
+    if isinstance(count, int) and isinstance(window, int) and sinks + window > count:
+        raise OptionError(f"pass 'kv-compress': options 'sinks' ({sinks}) + 'window' ({window}) "
+                          f"exceed the {count} tokens kept of the {n}-token context of "
+                          f"{_where(site)}; lower them or the option 'ratio'")
+
+
+def _evict(site: Site, o) -> None:
+    att, ret = site.attention, site.ret
+    if site.returned("k") is not site.k or site.returned("v") is not site.v:
+        raise PassFailure(f"kv-compress: the cache of {_where(site)} is already compressed "
+                          f"(by {site.returned('k').op.name}); evict once per layer, and "
+                          "before method=quant")
+    k, v, q = site.k, site.v, att.operands[0]
+    n = k.type.shape[2]
+    count = _kept_count(site, o, n)
+    window = o.window if o.window is not None else sympy.floor(sympy.sympify(count) / 2)
+    window = int(window) if isinstance(window, sympy.Integer) else window
+    _check_context(site, n, count, o.sinks, window)
+    if o.method == "sink-window":  # kv.keep without scores keeps the sinks and the recent rest
+        window = 0
+    b = Builder(att.parent, att.next, att.loc)
+    scale = att.attr("scale")
+    scores = None
+    if o.method == "l2norm":
+        scores = b.op("kv.key_norm", k)
+    elif o.method == "h2o":
+        acc = [_state_argument(site)] if site.decode else []
+        scores = b.op("kv.attention_score", q, k, *acc, scale=scale)
+    elif o.method == "snapkv":
+        scores = b.op("kv.attention_score", q, k, scale=scale, window=o.window, pool=o.pool)
+    keep = b.op("kv.keep", k, *([scores] if scores is not None else []), count=count,
+                sinks=o.sinks, window=window, largest=o.method != "l2norm")
+    ret.set_operand(site.k_result, b.op("kv.select", k, keep))
+    ret.set_operand(site.v_result, b.op("kv.select", v, keep))
+    if o.method == "h2o":
+        _append_result(site, b.op("kv.select", scores, keep))
+
+
+def _state_argument(site: Site) -> Value:
+    """@decode's H2O accumulator for this layer: [B, Hkv, S], the kept scores of the step
+    before, an argument after the caches (and after earlier layers' accumulators)."""
+    func, k = site.func, site.k
+    past = k.op.operands[0].type
+    arg = func.body.add_arg(TensorType(past.shape[:3], f32), f"h2o_scores_{site.layer}")
+    attrs = func.attributes.get("arg_attrs")
+    if isinstance(attrs, ArrayAttr):
+        func.attributes["arg_attrs"] = ArrayAttr(attrs.items + (DictAttr.of({}),))
+    return arg
+
+
+def _append_result(site: Site, value: Value) -> None:
+    ret = site.ret
+    operands = list(ret.operands)
+    Builder.before_op(ret).insert(ReturnOp(operands + [value], loc=ret.loc))
+    ret.drop_operand_uses()
+    ret.detach()
+
+
+def _quantize(site: Site, o) -> None:
+    if o.ratio == 0:
+        return  # the explicit no-compression setting: no bit width is lossless
+    att, ret = site.attention, site.ret
+    n = site.k.type.shape[2]
+    _check_context(site, n, n, 0, o.window)
+    attrs = dict(bits=o.bits, group=o.group, residual=o.window)
+    for which, axis in (("k", "channel"), ("v", "token")):
+        if site.decode:  # what the attention reads, and what the step stores
+            value = site.k if which == "k" else site.v
+            uses = list(value.uses)
+            b = Builder.before_op(att)
+        else:  # prefill attends at full precision and stores the quantised cache
+            value, uses = site.returned(which), None
+            b = Builder.before_op(ret)
+        if getattr(value, "op", None) is not None and value.op.name == "kv.dequantize":
+            raise PassFailure(f"kv-compress: the cache of {_where(site)} is already quantised")
+        codes, scale, zero = b.op("kv.quantize", value, axis=axis, **attrs)
+        residual = [value] if o.window else []
+        deq = b.op("kv.dequantize", codes, scale, zero, *residual, axis=axis, group=o.group,
+                   residual=o.window)
+        if uses is None:
+            ret.set_operand(site.k_result if which == "k" else site.v_result, deq)
+        else:
+            for op, index in uses:
+                op.set_operand(index, deq)
+
+
+def _prune_channels(site: Site, o) -> None:
+    q, ret = site.attention.operands[0], site.ret
+    k = site.returned("k")
+    d, n = k.type.shape[3], k.type.shape[2]
+    if not isinstance(d, int):
+        raise PassFailure(f"kv-compress: method=think needs a static head dim, {_where(site)} "
+                          f"has {dim_str(d)}")
+    t = q.type.shape[2]
+    if isinstance(t, int) and o.window > t:
+        raise OptionError(f"pass 'kv-compress': option 'window' ({o.window}) is larger than the "
+                          f"{t}-token context of {_where(site)}")
+    _check_context(site, n, n, 0, 0)
+    keep = d - _evicted(d, o.ratio)
+    pruned = Builder.before_op(ret).op("kv.prune_channels", k, q, keep=keep, window=o.window)
+    ret.set_operand(site.k_result, pruned)

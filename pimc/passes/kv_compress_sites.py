@@ -1,0 +1,84 @@
+"""Where kv-compress finds a KV cache: each llm.attention whose keys and values its function
+returns (the present cache), in @prefill (keys computed from the prompt) and @decode (keys are
+`concat(past, new)` along the tokens, the past a function argument)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pimc.errors import PassFailure
+from pimc.ir.core import BlockArgument, Operation, Value
+from pimc.ir.dialects.builtin import FuncOp, ReturnOp
+
+
+@dataclass
+class Site:
+    func: FuncOp
+    attention: Operation
+    layer: int  # the attention's index in its function: the decoder layer
+    k_result: int  # which func.return operand is the present key cache
+    v_result: int
+    decode: bool  # keys are concat(past argument, new rows): a step over a cache it was given
+
+    @property
+    def ret(self) -> ReturnOp:
+        return self.func.body.last
+
+    @property
+    def k(self) -> Value:
+        return self.attention.operands[1]
+
+    @property
+    def v(self) -> Value:
+        return self.attention.operands[2]
+
+    def returned(self, which: str) -> Value:
+        return self.ret.operands[self.k_result if which == "k" else self.v_result]
+
+
+def is_append(v: Value) -> bool:
+    op = getattr(v, "op", None)
+    return op is not None and op.name == "llm.concat" and op.attr("axis") in (2, -2) and \
+        isinstance(op.operands[0], BlockArgument)
+
+
+def _quantised_append(v: Value) -> bool:
+    """An earlier kv-compress{method=quant} put kv.dequantize between the append and the
+    attention."""
+    op = getattr(v, "op", None)
+    return op is not None and op.name == "kv.dequantize" and is_append(
+        op.operands[0].op.operands[0])
+
+
+def _derived(v: Value, target: Value) -> bool:
+    """`v` is `target`, or made from it by kv ops (an earlier kv-compress): selected, or
+    quantised and dequantised."""
+    while v is not target:
+        op = getattr(v, "op", None)
+        if op is None or not op.name.startswith("kv."):
+            return False
+        v = op.operands[0]  # the cache a select, quantize or dequantize (via its codes) reads
+    return True
+
+
+def sites(func: FuncOp) -> list[Site]:
+    """The attention ops of `func` with their returned caches. An attention whose keys or
+    values the function does not return is no KV cache: an error, not a silent skip."""
+    ret = func.body.last
+    if not isinstance(ret, ReturnOp):
+        return []
+    found = []
+    attentions = [op for op in func.body.ops if op.name in ("llm.attention", "pim.attention")]
+    for layer, att in enumerate(attentions):
+        k, v = att.operands[1], att.operands[2]
+        indices = []
+        for value in (k, v):
+            hits = [i for i, r in enumerate(ret.operands) if _derived(r, value)]
+            if not hits:
+                raise PassFailure(
+                    f"kv-compress: @{func.sym_name} has no KV cache: the {'keys' if value is k else 'values'}"
+                    f" of llm.attention #{layer} ({att.loc or 'no location'}) are not a result "
+                    "of the function, so there is no cache to compress (an encoder?); "
+                    "kv-compress needs a decoder's @prefill/@decode that return their caches")
+            indices.append(hits[0])
+        found.append(Site(func, att, layer, *indices, decode=is_append(k) or _quantised_append(k)))
+    return found
