@@ -51,7 +51,7 @@ from typing import ClassVar
 from pimc.errors import OptionError, PassFailure, unknown_name_message
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.passes.base import Context, Pass
-from pimc.passes.kv_compress_rewrite import EVICTION, METHODS, rewrite
+from pimc.passes.kv_compress_rewrite import METHODS, rewrite
 from pimc.passes.kv_compress_sites import sites
 
 QUANT_BITS = (8, 4, 2)  # KIVI evaluates 4 and 2 bits (Liu et al. 2024, §4); 8 as a baseline
@@ -141,6 +141,6 @@ class KvCompress(Pass):
         window = self.window if self.window >= 0 else DEFAULT_WINDOW.get(self.method, 0)
         if self.window < 0 and self.method == "h2o":
             window = None
-        if self.ratio == 0 and self.method in EVICTION:
-            sinks, window = 0, 0  # keep everything: nothing to protect
+        if self.ratio == 0 and self.method != "quant":
+            sinks, window = 0, 0  # keep every token and channel: nothing to protect or observe
         return dataclasses.replace(self, sinks=sinks, window=window)

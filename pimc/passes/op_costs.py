@@ -218,6 +218,55 @@ def expected_active_experts(experts: Dim, k: int, tokens: Dim,
     return sum(1 - (1 - sympy.Float(p)) ** tokens for p in probs)
 
 
+# kv dialect (kv-compress). A cache [B, H, N, D] is read and written at the KV dtype; codes at
+# their packed width (i4 = 1/2 byte), so the quantised cache's bytes are what is stored.
+def _kv_select(v: OpView) -> tuple[Expr, Expr]:
+    cache = tensor(v.out).rank == 4
+    return 0, v.bytes(v.operands[1]) + 2 * v.bytes(v.out, kv=cache)
+
+
+def _kv_key_norm(v: OpView) -> tuple[Expr, Expr]:
+    k = v.operands[0]
+    return 2 * numel(k) + TRANSCENDENTAL * numel(v.out), v.bytes(k, kv=True) + v.bytes(v.out)
+
+
+def _kv_attention_score(v: OpView) -> tuple[Expr, Expr]:
+    q, k = tensor(v.operands[0]), tensor(v.operands[1])
+    b, hq, t, d = q.shape
+    rows = v.attrs["window"] or t
+    scores = product((b, hq, rows, k.shape[2]))
+    pooled = (v.attrs["pool"] - 1) * numel(v.out)
+    reads = v.bytes(q) + v.bytes(k, kv=True) + sum(v.bytes(x) for x in v.operands[2:])
+    return scores * (2 * d + SOFTMAX + 2) + pooled, reads + v.bytes(v.out)
+
+
+def _kv_keep(v: OpView) -> tuple[Expr, Expr]:
+    """a top-k over the scores; the cache operand only gives the token count."""
+    scores = v.operands[1:]
+    return sum(numel(x) for x in scores), sum(v.bytes(x) for x in scores) + v.bytes(v.out)
+
+
+def _kv_quantize(v: OpView) -> tuple[Expr, Expr]:
+    x = v.operands[0]
+    # min, max, subtract, divide, round per element
+    return 5 * numel(x), v.bytes(x, kv=True) + sum(v.bytes(r) for r in v.results)
+
+
+def _kv_dequantize(v: OpView) -> tuple[Expr, Expr]:
+    codes, out = tensor(v.operands[0]), v.out
+    b, h, _, d = codes.shape
+    residual = product((b, h, v.attrs["residual"], d)) * v.element(out, kv=True).bits // 8
+    reads = sum(v.bytes(x) for x in v.operands[:3]) + residual
+    return 2 * numel(out), reads + v.bytes(out, kv=True)
+
+
+def _kv_prune_channels(v: OpView) -> tuple[Expr, Expr]:
+    k, q = tensor(v.operands[0]), v.operands[1]
+    kept = sympy.Rational(v.attrs["keep"], k.shape[3])  # the key cache keeps these channels
+    return 2 * (numel(q) + numel(k)), v.bytes(k, kv=True) + v.bytes(q) + \
+        kept * v.bytes(v.out, kv=True)
+
+
 RULES: dict[str, Rule] = {
     **{name: _per_element for name in FLOPS_PER_ELEMENT},
     **{name: _free for name in FREE},
@@ -228,4 +277,8 @@ RULES: dict[str, Rule] = {
     "llm.topk": _reduce, "llm.moe": _moe,
     "pim.gemv": _linear, "pim.attention": _attention,  # the same work, laid out for PIM
     "npu.gemm": _linear, "npu.matmul": _matmul,  # the same work, tiled for the NPU
+    "kv.select": _kv_select, "kv.key_norm": _kv_key_norm,
+    "kv.attention_score": _kv_attention_score, "kv.keep": _kv_keep,
+    "kv.quantize": _kv_quantize, "kv.dequantize": _kv_dequantize,
+    "kv.prune_channels": _kv_prune_channels,
 }
