@@ -29,6 +29,9 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
              seed: Annotated[int, typer.Option("--seed", help="Request stream: random seed.")] = 0,
              sub_batches: Annotated[int, typer.Option("--sub-batches", help="NeuPIMs sub-batch interleaving: sub-batches per step (1 = off).")] = 1,
              cost_model: Annotated[str, typer.Option("--cost-model", help="roofline or sim.")] = "roofline",
+             tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree: simulate one device's shard (heads, weight columns / tp).")] = 1,
+             pp: Annotated[int, typer.Option("--pp", help="Pipeline-parallel degree: one stage holds layers / pp.")] = 1,
+             npu_timing: Annotated[str, typer.Option("--npu-timing", help="NPU op times: auto (npusim on an NPU), npusim or roofline.")] = "auto",
              policy: Annotated[str, typer.Option("--policy", help="Placement policy (place-devices).")] = "pick-min",
              max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Most requests in one step (default: what the KV cache holds).")] = None,
              kv_capacity: Annotated[Optional[int], typer.Option("--kv-capacity", help="KV cache budget in tokens (default: memory left after the weights).")] = None,
@@ -44,23 +47,23 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
 
     if format not in FORMATS:
         raise PimcError(f"--format: unknown format '{format}'; valid: {', '.join(FORMATS)}")
-    if sub_batches < 1:
-        raise PimcError(f"--sub-batches: must be >= 1, got {sub_batches}")
+    opts = SimOptions(sub_batches=sub_batches, cost_model=cost_model, policy=policy,
+                      max_batch=max_batch, kv_capacity_tokens=kv_capacity, tp=tp, pp=pp,
+                      npu_timing=npu_timing)
     tgt = get_target(target)
     if set_:
         tgt = override(tgt, set_)
     reqs = make_requests(batch, prompt_len, gen_len, requests, rate, workload, seed)
     module, _ = capture(model)
     PassManager(build("default")).run(module)
-    opts = SimOptions(sub_batches=sub_batches, cost_model=cost_model, policy=policy,
-                      max_batch=max_batch, kv_capacity_tokens=kv_capacity)
     out = simulate_requests(module, tgt, reqs, opts, trace_path=trace)
     if format == "json":
         typer.echo(json.dumps(out, indent=2))
         return
     util = "  ".join(f"{d} {100 * u:.1f}%" for d, u in out["utilisation"].items())
     lines = [f"{model} on {tgt.name}: {out['requests']} requests, {out['tokens']:,} tokens, "
-             f"{out['iterations']} decode iterations ({out['distinct_steps']} distinct steps)",
+             f"{out['iterations']} decode iterations ({out['distinct_steps']} distinct steps); "
+             f"tp {out['tp']}, pp {out['pp']}, NPU timing {out['npu_timing']}",
              f"throughput      {out['tokens_per_s']:,.1f} tokens/s over {_time(out['time_s'])}",
              f"TTFT            p50 {_time(out['ttft_p50_s'])}, p99 {_time(out['ttft_p99_s'])}",
              f"TBT             p50 {_time(out['tbt_p50_s'])}, p99 {_time(out['tbt_p99_s'])}",

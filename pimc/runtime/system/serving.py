@@ -10,6 +10,9 @@ it has generated its output, and frees its KV reservation.
 
 A step's time is the makespan of its function's tasks on the devices (schedule.py), memoised by
 (phase, batch, context rounded up to `context_bucket`), so a long run costs a few distinct steps.
+With tensor/pipeline parallelism (parallel.py) the tasks are one device's shard of one stage;
+a step passes all `pp` stages in turn, so it lasts `pp` stage makespans, and its energy is the
+shard's times the tp x pp devices.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import numpy as np
 
 from pimc.errors import PimcError
 from pimc.ir.dialects.builtin import ModuleOp
+from pimc.passes.cost_model import get_cost_model
 from pimc.runtime.system.schedule import Schedule, Task, schedule
 from pimc.runtime.system.tasks import energy_j, function_tasks
 from pimc.targets import Target
@@ -81,12 +85,19 @@ class StepModel:
     """Step times of a placed module on a target, memoised (see the module docstring)."""
 
     def __init__(self, module: ModuleOp, target: Target, cost_model: str = "roofline",
-                 context_bucket: int = 64, element_bits: int | None = None):
+                 context_bucket: int = 64, element_bits: int | None = None, tp: int = 1,
+                 pp: int = 1, npusim: bool = False):
         self.funcs = {f.sym_name: f for f in module.funcs}
-        self.target, self.cost_model, self.bucket = target, cost_model, context_bucket
-        self.element_bits = element_bits
+        self.target, self.bucket = target, context_bucket
+        self.cost_model = get_cost_model(cost_model, target)  # one instance: its memo is shared
+        self.element_bits, self.tp, self.pp, self.npusim = element_bits, tp, pp, npusim
         self.dual = target.pim is None or target.pim.row_buffers == 2
         self.memo: dict[tuple, tuple[list[Task], Schedule]] = {}
+
+    @property
+    def devices(self) -> int:
+        """Devices the whole system has: every shard of every stage."""
+        return getattr(self, "tp", 1) * getattr(self, "pp", 1)
 
     def step(self, phase: str, batch: int, context: int) -> tuple[list[Task], Schedule]:
         if phase not in self.funcs:
@@ -96,8 +107,13 @@ class StepModel:
         key = (phase, batch, context)
         if key not in self.memo:
             tasks = function_tasks(self.funcs[phase], self.target, batch, context,
-                                   self.cost_model, self.element_bits)
-            self.memo[key] = tasks, schedule(tasks, self.dual)
+                                   self.cost_model, self.element_bits, self.tp, self.pp,
+                                   self.npusim)
+            stage = schedule(tasks, self.dual)
+            if self.pp > 1:  # every stage in turn; utilisation stays the stage's
+                stage = Schedule(stage.slices, stage.makespan_s * self.pp,
+                                 {d: b * self.pp for d, b in stage.busy_s.items()})
+            self.memo[key] = tasks, stage
         return self.memo[key]
 
 
@@ -121,6 +137,7 @@ class ServingResult:
     steps: list[Step] = field(default_factory=list)
     max_kv_tokens: int = 0
     kv_capacity_tokens: int = 0
+    devices: int = 1  # tp x pp: the steps' tasks are one device's shard of one stage
 
 
 def serve(requests: list[Request], model: StepModel, kv_capacity_tokens: int,
@@ -136,7 +153,8 @@ def serve(requests: list[Request], model: StepModel, kv_capacity_tokens: int,
     running: list[Request] = []
     tokens = {r.id: 0 for r in requests}
     last = {}
-    out = ServingResult(requests, {}, {}, [], tokens, kv_capacity_tokens=kv_capacity_tokens)
+    out = ServingResult(requests, {}, {}, [], tokens, kv_capacity_tokens=kv_capacity_tokens,
+                        devices=model.devices)
     t, reserved = 0.0, 0
     while waiting or running:
         if not running and waiting[0].arrival_s > t:
@@ -192,7 +210,7 @@ def summary(result: ServingResult, target: Target) -> dict:
     for s in result.steps:
         for d, b in s.schedule.busy_s.items():
             busy[d] = busy.get(d, 0.0) + b
-        energy += energy_j(s.tasks, target)
+        energy += energy_j(s.tasks, target) * result.devices
     span = end - start or 1.0
     generated = sum(result.tokens.values())
 

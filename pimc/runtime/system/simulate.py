@@ -22,8 +22,10 @@ from pimc.passes.cost_model import get_cost_model
 from pimc.passes.place_devices import Placer
 from pimc.passes.pipeline_parser import parse_pipeline
 from pimc.runtime.system.chrome_trace import trace_events, write_trace
+from pimc.runtime.system.parallel import check_parallelism
 from pimc.runtime.system.serving import (Request, StepModel, fixed_requests, poisson_requests,
                                          serve, summary)
+from pimc.runtime.system.step_cost import NPU_TIMINGS, uses_npusim
 from pimc.targets import Target
 
 
@@ -39,6 +41,18 @@ class SimOptions:
     # arithmetic type, as the papers do (NeuPIMs, AttAcc and Duplex all run fp16); "ir" keeps
     # the captured model's types
     dtype: str = "target"
+    tp: int = 1  # tensor-parallel degree: heads and weight columns per device (parallel.py)
+    pp: int = 1  # pipeline-parallel degree: layers per device
+    # NPU op times: "auto" (npusim where the xPU is an NPU), "npusim" or "roofline"
+    npu_timing: str = "auto"
+
+    def __post_init__(self):
+        check_parallelism(self.tp, self.pp)
+        if self.sub_batches < 1:
+            raise PimcError(f"--sub-batches: must be >= 1, got {self.sub_batches}")
+        if self.npu_timing not in NPU_TIMINGS:
+            raise PimcError(f"--npu-timing: unknown '{self.npu_timing}'; valid: "
+                            f"{', '.join(NPU_TIMINGS)}")
 
 
 _DTYPES = {"fp16": "f16", "bf16": "bf16", "fp32": "f32"}  # targets/spec.py DType -> IR names
@@ -111,20 +125,25 @@ def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
     bits = _BITS.get(counted_dtype(target, opts.dtype))
     per_token = kv_bytes_per_token(module, bits)
     capacity = opts.kv_capacity_tokens
+    devices = opts.tp * opts.pp  # each holds 1/devices of the weights and of every token's KV
     if capacity is None:
         weights = weight_bytes(module, bits)
-        free = (target.memory.capacity_bytes or 0) - weights
+        free = (target.memory.capacity_bytes or 0) * devices - weights
         if free <= 0:
             raise PimcError(f"simulate: the weights ({weights / 2**30:.1f} GiB) do not fit "
-                            f"{target.name}'s memory; give --kv-capacity TOKENS")
+                            f"{devices} x {target.name}'s memory; give --kv-capacity TOKENS "
+                            "or more --tp/--pp")
         capacity = int(free // per_token)
-    model = StepModel(module, target, opts.cost_model, opts.context_bucket, bits)
+    npusim = uses_npusim(opts.npu_timing, target)
+    model = StepModel(module, target, opts.cost_model, opts.context_bucket, bits, opts.tp,
+                      opts.pp, npusim)
     done = [0]
     result = watched(lambda: serve(requests, model, capacity, opts.max_batch or len(requests),
                                    done=done),
                      lambda: done[0], len(requests), f"simulate {target.name}")
     report = dict(model_target=target.name, dual_row_buffers=model.dual,
-                  sub_batches=opts.sub_batches, kv_bytes_per_token=per_token,
+                  sub_batches=opts.sub_batches, tp=opts.tp, pp=opts.pp,
+                  npu_timing="npusim" if npusim else "roofline", kv_bytes_per_token=per_token,
                   distinct_steps=len(model.memo), **summary(result, target))
     if trace_path:
         steps = [(f"{s.phase}{i}", s.tasks, s.schedule, s.start_s)

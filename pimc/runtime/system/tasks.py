@@ -15,39 +15,54 @@ from __future__ import annotations
 from pimc.analysis.timing import time_function
 from pimc.ir.attrs import IntAttr
 from pimc.ir.dialects.builtin import FuncOp
-from pimc.passes.place_devices import body_ops
+from pimc.passes.cost_model import CostModel, get_cost_model
+from pimc.passes.place_devices import bindings_for, body_ops
+from pimc.runtime.system.parallel import shard_table, stage_ops
 from pimc.runtime.system.schedule import Task
+from pimc.runtime.system.step_cost import StepCost
 from pimc.targets import Target
 
 SUB_BATCH_ATTR = "subbatch"  # set by sub-batch-interleave (DESIGN §3)
 
 
 def function_tasks(func: FuncOp, target: Target, batch: int, context: int,
-                   cost_model: str = "roofline", element_bits: int | None = None) -> list[Task]:
+                   cost_model: str | CostModel = "roofline", element_bits: int | None = None,
+                   tp: int = 1, pp: int = 1, npusim: bool = False) -> list[Task]:
     """Tasks of `func` in program order; `func` must be placed (device attributes) and costed.
-    `element_bits`: the width transfers count floats at (analyze-intensity's dtype)."""
-    times = time_function(func, target, batch, context, keep_devices=True, cost_model=cost_model,
+    `element_bits`: the width transfers count floats at (analyze-intensity's dtype). `tp`/`pp`:
+    one device's shard and one pipeline stage (parallel.py); `npusim`: NPU ops timed by
+    npusim (step_cost.py)."""
+    base = cost_model if isinstance(cost_model, CostModel) else \
+        get_cost_model(cost_model, target)
+    shards = shard_table(func, tp, bindings_for(func, batch, context))
+    model = StepCost(base, target, shards, tp, npusim)
+    times = time_function(func, target, batch, context, keep_devices=True, cost_model=model,
                           element_bits=element_bits)
+    stage = stage_ops(func, pp)
+    if stage is not None:
+        times = [t for t in times if t.op in stage]
     devices = target.devices()
-    index = {op: i for i, op in enumerate(body_ops(func))}
+    index = {t.op: i for i, t in enumerate(times)}
     external = target.memory.peak_bandwidth
     tasks = []
-    for i, t in enumerate(times):
+    for t in times:
         deps = sorted({index[v.owner] for v in t.op.operands
                        if getattr(v, "owner", None) in index})
         duration = t.est_time_s
         spec = devices[t.device]
+        nbytes = model.shard(t.op).cost(t.cost).bytes
         if spec.kind.startswith("pim"):
             hold = duration
         elif spec.kind == "logic-pim":
-            hold = min(duration, t.cost.bytes / spec.bandwidth_bytes_s)
+            hold = min(duration, nbytes / spec.bandwidth_bytes_s)
         else:
-            hold = min(duration, t.cost.bytes / external)
+            hold = min(duration, nbytes / external)
         attr = t.op.attributes.get(SUB_BATCH_ATTR)
         sub = attr.value if isinstance(attr, IntAttr) else -1
         where = t.op.loc.describe() if t.op.loc else ""
+        flops = model.shard(t.op).cost(t.cost).flops
         tasks.append(Task(f"{t.op.name} {where}".strip(), t.device, duration, tuple(deps),
-                          hold, sub, t.op.name, t.cost.flops, t.cost.bytes))
+                          hold, sub, t.op.name, flops, nbytes))
     return tasks
 
 
