@@ -55,3 +55,12 @@ def test_dram_run_under_a_bar_equals_the_plain_run(monkeypatch):
     monkeypatch.setattr(progress, "DELAY_S", 0.0)  # the engine runs in the watcher's thread
     watched = run_trace(trace, "hbm2")
     assert (watched.cycles, watched.commands) == (plain.cycles, plain.commands)
+
+
+def test_pim_attention_under_a_bar_equals_the_plain_run(monkeypatch):
+    from pimc.runtime.pimsim.attacc import run_attention
+    plain = run_attention(L=256, nhead=16, dhead=64, dbyte=2, placement="BA")
+    monkeypatch.setattr(progress, "active", lambda: True)
+    monkeypatch.setattr(progress, "DELAY_S", 0.0)
+    watched = run_attention(L=256, nhead=16, dhead=64, dbyte=2, placement="BA")
+    assert (watched.cycles, watched.commands) == (plain.cycles, plain.commands)

@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from pimc.errors import PimcError
+from pimc.progress import watched
 from pimc.backends.pim.attention_stream import MAC_COMMAND, PLACEMENTS, attention_stream
 from pimc.backends.pim.emit import samsung
 from pimc.backends.pim.layout import HBM3, PimOrg
@@ -113,8 +114,11 @@ def run_stream(stream: np.ndarray, spec: DramSpec, placement: str, layout: str =
             for f in ("op", "channel", "rank", "bankgroup", "bank", "row", "column")]
     cap = 4 * len(stream) + 4096 if log else 0
     nrefi = spec.params["tREFI"] if refresh else 0
-    cycles, counts, raw, nlog = simulate(*cols, PLACEMENTS.index(placement), lat, depth, code,
-                                         nrefi, cap, org_of(spec))
+    fed = np.zeros(1, np.int64)
+    cycles, counts, raw, nlog = watched(
+        lambda: simulate(*cols, PLACEMENTS.index(placement), lat, depth, code, nrefi, cap,
+                         org_of(spec), fed),
+        lambda: fed[0], len(stream), f"pimsim {spec.name} {layout} stream")
     names = [c.name for c in spec.commands]
     commands = {name: int(counts[names.index(name)]) for name in PIM_NAMES
                 if counts[names.index(name)]}

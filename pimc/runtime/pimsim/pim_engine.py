@@ -160,8 +160,10 @@ def _pick(c, clk, buf, size, op, rank, bg, bank, row, openr, ready, depth, code,
 
 
 @nb.njit(cache=True, nogil=True)
-def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nrefi, log_cap, org):
-    """Run the stream; returns (cycles, counts per command, log arrays, log length)."""
+def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nrefi, log_cap, org,
+             fed):
+    """Run the stream; returns (cycles, counts per command, log arrays, log length). `fed[0]`
+    counts the requests the front end has handed on, for a watcher (pimc.progress)."""
     n = op.size
     nch, npch, G, B = org[0], org[1], org[3], org[4]
     nkey = org[2] * G * B  # open-row slots: the banks of pseudo-channel 0 (requests address it)
@@ -201,6 +203,7 @@ def simulate(op, ch, rank, bg, bank, row, col, placement, lat, depth, code, nref
             buf[c, size[c]] = fp
             size[c] += 1
             fp += 1
+            fed[0] = fp
             if wake[c] > clk + 1:
                 wake[c] = clk + 1
         clk += 1
