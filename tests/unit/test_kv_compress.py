@@ -9,7 +9,7 @@ import pytest
 
 import pimc
 from pimc.errors import PimcError
-from pimc.ir import parse, print_module
+from pimc.ir import parse, print_module, verify
 from pimc.passes import PassManager, parse_pipeline
 from pimc.runtime.interpreter import run
 
@@ -270,6 +270,17 @@ def test_pattern_compresses_the_chosen_layers_only(llama):
     assert types == ["tensor<Bx2xTx16xf32>", "tensor<Bx2x(T-T//2)x16xf32>"] * 2
 
 
+def test_compile_with_kv_compress_interprets(llama, tmp_path):
+    """pimc.compile(..., backend="null") with kv-compress in the pipeline; Program.interpret runs
+    the compressed prefill and returns the kept caches and the H2O scores after them."""
+    llama.save(tmp_path / "llama.mlir")
+    prog = pimc.compile(str(tmp_path / "llama.mlir"), target=None, backend="null",
+                        pipeline="kv-compress{method=h2o,window=2}")
+    logits, *state = prog.interpret("prefill", *llama_prefill(llama, prompt=8))
+    assert logits.shape == (B, 8, VOCAB)
+    assert [x.shape for x in state] == [(B, 2, 4, 16)] * 4 + [(B, 2, 4)] * 2
+
+
 # ---- bad input ---------------------------------------------------------------------------------
 
 STATIC = MODULE.replace("xTx", "x8x")
@@ -303,3 +314,49 @@ def test_bad_input_gives_a_one_line_error(options, text, message):
 def test_eviction_after_quantisation_is_refused():
     with pytest.raises(PimcError, match="already compressed .by kv.dequantize.; evict once"):
         compressed("kv-compress{method=quant,window=0},kv-compress{method=l2norm}")
+
+
+# ---- kv op verifiers ---------------------------------------------------------------------------
+
+K8, F = "tensor<1x2x8x16xf32>", "func.func @f(%k: tensor<1x2x8x16xf32>, %q: tensor<1x4x8x16xf32>, " \
+    "%i: tensor<1x2x4xi64>, %s: tensor<1x2x8xf32>, %c: tensor<1x2x8x16xi8>, %z: tensor<1x2x2x16xf32>)"
+
+
+@pytest.mark.parametrize("op, message", [
+    (f'"kv.select"(%k, %s) : ({K8}, tensor<1x2x8xf32>) -> tensor<1x2x8x16xf32>',
+     "indices must have an integer element type"),
+    (f'"kv.select"(%k, %c) : ({K8}, tensor<1x2x8x16xi8>) -> tensor<1x2x8x16xf32>',
+     r"indices must have rank 1 \[K\] or 3 \[B, H, K\]"),
+    ('"kv.key_norm"(%c) : (tensor<1x2x8x16xi8>) -> tensor<1x2x8xf32>',
+     "k must have a float element type"),
+    (f'"kv.keep"(%k, %s) {{count = 9}} : ({K8}, tensor<1x2x8xf32>) -> tensor<1x2x9xi64>',
+     "keeps 9 of only 8 cached tokens"),
+    (f'"kv.keep"(%k) {{count = 4, sinks = 2, window = 3}} : ({K8}) -> tensor<1x2x4xi64>',
+     r"sinks \(2\) \+ window \(3\) exceed the kept count \(4\)"),
+    (f'"kv.attention_score"(%q, %k) {{pool = 4}} : (tensor<1x4x8x16xf32>, {K8}) -> tensor<1x2x8xf32>',
+     "attribute 'pool' must be an odd kernel size"),
+    (f'"kv.attention_score"(%q, %k) {{window = 9}} : (tensor<1x4x8x16xf32>, {K8}) -> tensor<1x2x8xf32>',
+     r"attribute 'window' \(9\) exceeds the 8 query rows"),
+    (f'%a, %b, %c2 = "kv.quantize"(%k) {{axis = "channel", bits = 3, group = 4}} : ({K8}) -> '
+     '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>)',
+     "attribute 'bits' must be one of 8, 4, 2"),
+    ('"kv.dequantize"(%c, %z, %z) {{axis = "channel", group = 2}} : (tensor<1x2x8x16xi8>, '
+     'tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x16xf32>',
+     r"scale must have shape tensor<1x2x4x16xf32> for group 2 along the channels"),
+    ('"kv.dequantize"(%c, %z, %z) {{axis = "channel", group = 4, residual = 2}} : '
+     '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x16xf32>',
+     "a residual needs the full-precision cache as operand 'x'"),
+    (f'"kv.prune_channels"(%k, %q) {{keep = 17}} : ({K8}, tensor<1x4x8x16xf32>) -> {K8}',
+     r"attribute 'keep' must be in 1..16 \(the head dim\)"),
+])
+def test_kv_op_verifier_errors(op, message):
+    line = op if op.startswith("%") else f"%r = {op}"
+    text = f"{F} {{\n  {line}\n  func.return\n}}\n"
+    with pytest.raises(PimcError, match=message):
+        verify(parse(text))
+
+
+def test_compressed_module_prints_and_parses_back():
+    module = compressed("kv-compress{method=h2o},kv-compress{method=quant,bits=2,group=4,window=2}")
+    text = print_module(module)
+    assert print_module(parse(text)) == text
