@@ -19,6 +19,7 @@ from pimc.ir.core import BlockArgument, Operation, Value
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
 from pimc.ir.symbolic import dim_str
 from pimc.ir.types import TensorType
+from pimc.ir.weights import NUMPY_DTYPES
 
 Rule = Callable[[Operation, list[str]], str]
 
@@ -67,9 +68,14 @@ def _concat(op: Operation, a: list[str]) -> str:
 
 
 def _constant(op: Operation, a: list[str]) -> str:
-    value = op.attr("value")
-    return f"np.full({shape(_res(op))}, np.float32({value!r}))" if _res(op).rank else \
+    value, t = op.attr("value"), _res(op)
+    # a whole-valued integer constant stays an integer: an f32 0 made `arange + 0` float ids
+    # (GPT-2's position ids under torch.compile), which embedding cannot index with; a
+    # fractional one (`ids * 0.5`, promoted by a cast after it) stays f32
+    whole = not t.element.is_float and float(value).is_integer()
+    scalar = f"np.{NUMPY_DTYPES[t.element.name].name}({int(value)!r})" if whole else \
         f"np.float32({value!r})"
+    return f"np.full({shape(t)}, {scalar})" if t.rank else scalar
 
 
 def _arange(op: Operation, a: list[str]) -> str:
