@@ -30,6 +30,9 @@ Key-channel pruning (`method=think`, ThinK, Xu et al. 2024): in @prefill, `ratio
 head's key channels, those with the smallest ||Q_obs[:, d]||·||K[:, d]|| over the last `window`
 prompt queries, are zeroed in the returned key cache; @decode appends unpruned keys.
 
+Each compressed layer's attention records what was done to its cache in its `kv` attribute
+(evict, ratio, kept; bits, group, residual; key_channels), for cost models and runtimes.
+
 Combining: eviction first, then `kv-compress{method=quant}` quantises what is kept; one
 eviction per layer.
 

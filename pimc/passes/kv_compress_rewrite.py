@@ -5,7 +5,7 @@ import sympy
 
 from pimc.errors import OptionError, PassFailure
 from pimc.ir.attrs import ArrayAttr, DictAttr
-from pimc.ir.builder import Builder
+from pimc.ir.builder import Builder, to_attr
 from pimc.ir.core import Value
 from pimc.ir.dialects.builtin import ReturnOp
 from pimc.ir.symbolic import Dim, dim_str
@@ -61,8 +61,20 @@ def _check_context(site: Site, n: Dim, count: Dim, sinks: int, window: Dim) -> N
                           f"{_where(site)}; lower them or the option 'ratio'")
 
 
+def record(site: Site, **params) -> None:
+    """Merge what was done into the attention's `kv` attribute (DESIGN §3): which attention
+    reads a compressed cache, and how, for the cost model and the runtimes."""
+    att = site.attention
+    old = att.attributes.get("kv")
+    merged = dict(old.entries) if isinstance(old, DictAttr) else {}
+    att.attributes["kv"] = DictAttr.of({**merged, **{k: to_attr(v) for k, v in params.items()}})
+
+
 def _evict(site: Site, o) -> None:
     att, ret = site.attention, site.ret
+    if getattr(site.k, "op", None) is not None and site.k.op.name == "kv.dequantize":
+        raise PassFailure(f"kv-compress: the cache of {_where(site)} is already quantised; "
+                          "evict before method=quant")
     if site.returned("k") is not site.k or site.returned("v") is not site.v:
         raise PassFailure(f"kv-compress: the cache of {_where(site)} is already compressed "
                           f"(by {site.returned('k').op.name}); evict once per layer, and "
@@ -91,6 +103,7 @@ def _evict(site: Site, o) -> None:
     ret.set_operand(site.v_result, b.op("kv.select", v, keep))
     if o.method == "h2o":
         _append_result(site, b.op("kv.select", scores, keep))
+    record(site, evict=o.method, ratio=o.ratio, kept=count)
 
 
 def _state_argument(site: Site) -> Value:
@@ -139,6 +152,7 @@ def _quantize(site: Site, o) -> None:
         else:
             for op, index in uses:
                 op.set_operand(index, deq)
+    record(site, bits=o.bits, group=o.group, residual=o.window)
 
 
 def _prune_channels(site: Site, o) -> None:
@@ -156,3 +170,4 @@ def _prune_channels(site: Site, o) -> None:
     keep = d - _evicted(d, o.ratio)
     pruned = Builder.before_op(ret).op("kv.prune_channels", k, q, keep=keep, window=o.window)
     ret.set_operand(site.k_result, pruned)
+    record(site, key_channels=keep)

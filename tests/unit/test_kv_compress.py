@@ -340,10 +340,10 @@ K8, F = "tensor<1x2x8x16xf32>", "func.func @f(%k: tensor<1x2x8x16xf32>, %q: tens
     (f'%a, %b, %c2 = "kv.quantize"(%k) {{axis = "channel", bits = 3, group = 4}} : ({K8}) -> '
      '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>)',
      "attribute 'bits' must be one of 8, 4, 2"),
-    ('"kv.dequantize"(%c, %z, %z) {{axis = "channel", group = 2}} : (tensor<1x2x8x16xi8>, '
+    ('"kv.dequantize"(%c, %z, %z) {axis = "channel", group = 2} : (tensor<1x2x8x16xi8>, '
      'tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x16xf32>',
      r"scale must have shape tensor<1x2x4x16xf32> for group 2 along the channels"),
-    ('"kv.dequantize"(%c, %z, %z) {{axis = "channel", group = 4, residual = 2}} : '
+    ('"kv.dequantize"(%c, %z, %z) {axis = "channel", group = 4, residual = 2} : '
      '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x16xf32>',
      "a residual needs the full-precision cache as operand 'x'"),
     (f'"kv.prune_channels"(%k, %q) {{keep = 17}} : ({K8}, tensor<1x4x8x16xf32>) -> {K8}',

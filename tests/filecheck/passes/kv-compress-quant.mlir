@@ -22,7 +22,7 @@ func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tens
 
 // kv-compress{method=quant,group=4,window=4}
 // CHECK-LABEL: func.func @prefill(%q: tensor<Bx4xTx16xf32>, %k: tensor<Bx2xTx16xf32>, %v: tensor<Bx2xTx16xf32>) -> (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>)
-// CHECK: %a = "llm.attention"(%q, %k, %v) {causal = true, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
+// CHECK: %a = "llm.attention"(%q, %k, %v) {causal = true, kv = {bits = 8, group = 4, residual = 4}, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
 // CHECK: %0, %1, %2 = "kv.quantize"(%k) {axis = "channel", bits = 8, group = 4, residual = 4} : (tensor<Bx2xTx16xf32>) -> (tensor<Bx2xTx16xi8>, tensor<Bx2x((T+3)//4)x16xf32>, tensor<Bx2x((T+3)//4)x16xf32>)
 // CHECK: %3 = "kv.dequantize"(%0, %1, %2, %k) {axis = "channel", group = 4, residual = 4} : (tensor<Bx2xTx16xi8>, tensor<Bx2x((T+3)//4)x16xf32>, tensor<Bx2x((T+3)//4)x16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx2xTx16xf32>
 // CHECK: %4, %5, %6 = "kv.quantize"(%v) {axis = "token", bits = 8, group = 4, residual = 4} : (tensor<Bx2xTx16xf32>) -> (tensor<Bx2xTx16xi8>, tensor<Bx2xTx4xf32>, tensor<Bx2xTx4xf32>)
@@ -33,12 +33,12 @@ func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tens
 // CHECK: %3 = "kv.dequantize"(%0, %1, %2, %kc) {axis = "channel", group = 4, residual = 4} : (tensor<Bx2x(S+1)x16xi8>, tensor<Bx2x(S//4+1)x16xf32>, tensor<Bx2x(S//4+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx2x(S+1)x16xf32>
 // CHECK: %4, %5, %6 = "kv.quantize"(%vc) {axis = "token", bits = 8, group = 4, residual = 4} : (tensor<Bx2x(S+1)x16xf32>) -> (tensor<Bx2x(S+1)x16xi8>, tensor<Bx2x(S+1)x4xf32>, tensor<Bx2x(S+1)x4xf32>)
 // CHECK: %7 = "kv.dequantize"(%4, %5, %6, %vc) {axis = "token", group = 4, residual = 4} : (tensor<Bx2x(S+1)x16xi8>, tensor<Bx2x(S+1)x4xf32>, tensor<Bx2x(S+1)x4xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx2x(S+1)x16xf32>
-// CHECK: %a = "llm.attention"(%q, %3, %7) {scale = 0.25} : (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx4x1x16xf32>
+// CHECK: %a = "llm.attention"(%q, %3, %7) {kv = {bits = 8, group = 4, residual = 4}, scale = 0.25} : (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx4x1x16xf32>
 // CHECK: func.return %a, %3, %7 : tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>
 
 // kv-compress{method=quant,bits=2,group=8,window=0}
 // INT2-LABEL: func.func @prefill(%q: tensor<Bx4xTx16xf32>, %k: tensor<Bx2xTx16xf32>, %v: tensor<Bx2xTx16xf32>) -> (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>)
-// INT2: %a = "llm.attention"(%q, %k, %v) {causal = true, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
+// INT2: %a = "llm.attention"(%q, %k, %v) {causal = true, kv = {bits = 2, group = 8, residual = 0}, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
 // INT2: %0, %1, %2 = "kv.quantize"(%k) {axis = "channel", bits = 2, group = 8, residual = 0} : (tensor<Bx2xTx16xf32>) -> (tensor<Bx2xTx16xi2>, tensor<Bx2x((T+7)//8)x16xf32>, tensor<Bx2x((T+7)//8)x16xf32>)
 // INT2: %3 = "kv.dequantize"(%0, %1, %2) {axis = "channel", group = 8, residual = 0} : (tensor<Bx2xTx16xi2>, tensor<Bx2x((T+7)//8)x16xf32>, tensor<Bx2x((T+7)//8)x16xf32>) -> tensor<Bx2xTx16xf32>
 // INT2: %4, %5, %6 = "kv.quantize"(%v) {axis = "token", bits = 2, group = 8, residual = 0} : (tensor<Bx2xTx16xf32>) -> (tensor<Bx2xTx16xi2>, tensor<Bx2xTx2xf32>, tensor<Bx2xTx2xf32>)
@@ -49,7 +49,7 @@ func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tens
 // INT2: %3 = "kv.dequantize"(%0, %1, %2) {axis = "channel", group = 8, residual = 0} : (tensor<Bx2x(S+1)x16xi2>, tensor<Bx2x(S//8+1)x16xf32>, tensor<Bx2x(S//8+1)x16xf32>) -> tensor<Bx2x(S+1)x16xf32>
 // INT2: %4, %5, %6 = "kv.quantize"(%vc) {axis = "token", bits = 2, group = 8, residual = 0} : (tensor<Bx2x(S+1)x16xf32>) -> (tensor<Bx2x(S+1)x16xi2>, tensor<Bx2x(S+1)x2xf32>, tensor<Bx2x(S+1)x2xf32>)
 // INT2: %7 = "kv.dequantize"(%4, %5, %6) {axis = "token", group = 8, residual = 0} : (tensor<Bx2x(S+1)x16xi2>, tensor<Bx2x(S+1)x2xf32>, tensor<Bx2x(S+1)x2xf32>) -> tensor<Bx2x(S+1)x16xf32>
-// INT2: %a = "llm.attention"(%q, %3, %7) {scale = 0.25} : (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx4x1x16xf32>
+// INT2: %a = "llm.attention"(%q, %3, %7) {kv = {bits = 2, group = 8, residual = 0}, scale = 0.25} : (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx4x1x16xf32>
 // INT2: func.return %a, %3, %7 : tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>
 
 // kv-compress{method=quant,ratio=0}

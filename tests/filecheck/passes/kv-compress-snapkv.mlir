@@ -19,7 +19,7 @@ func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tens
 
 // kv-compress{method=snapkv,window=4}
 // CHECK-LABEL: func.func @prefill(%q: tensor<Bx4xTx16xf32>, %k: tensor<Bx2xTx16xf32>, %v: tensor<Bx2xTx16xf32>) -> (tensor<Bx4xTx16xf32>, tensor<Bx2x(T-T//2)x16xf32>, tensor<Bx2x(T-T//2)x16xf32>)
-// CHECK: %a = "llm.attention"(%q, %k, %v) {causal = true, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
+// CHECK: %a = "llm.attention"(%q, %k, %v) {causal = true, kv = {evict = "snapkv", kept = #pimc.sym<"T-T//2">, ratio = 0.5}, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
 // CHECK: %0 = "kv.attention_score"(%q, %k) {pool = 5, scale = 0.25, window = 4} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx2xTxf32>
 // CHECK: %1 = "kv.keep"(%k, %0) {count = #pimc.sym<"T-T//2">, largest = true, sinks = 0, window = 4} : (tensor<Bx2xTx16xf32>, tensor<Bx2xTxf32>) -> tensor<Bx2x(T-T//2)xi64>
 // CHECK: %2 = "kv.select"(%k, %1) : (tensor<Bx2xTx16xf32>, tensor<Bx2x(T-T//2)xi64>) -> tensor<Bx2x(T-T//2)x16xf32>
@@ -32,7 +32,7 @@ func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tens
 
 // kv-compress{method=snapkv,ratio=0.25,window=2,pool=1}
 // NOPOOL-LABEL: func.func @prefill(%q: tensor<Bx4xTx16xf32>, %k: tensor<Bx2xTx16xf32>, %v: tensor<Bx2xTx16xf32>) -> (tensor<Bx4xTx16xf32>, tensor<Bx2x(T-T//4)x16xf32>, tensor<Bx2x(T-T//4)x16xf32>)
-// NOPOOL: %a = "llm.attention"(%q, %k, %v) {causal = true, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
+// NOPOOL: %a = "llm.attention"(%q, %k, %v) {causal = true, kv = {evict = "snapkv", kept = #pimc.sym<"T-T//4">, ratio = 0.25}, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
 // NOPOOL: %0 = "kv.attention_score"(%q, %k) {pool = 1, scale = 0.25, window = 2} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx2xTxf32>
 // NOPOOL: %1 = "kv.keep"(%k, %0) {count = #pimc.sym<"T-T//4">, largest = true, sinks = 0, window = 2} : (tensor<Bx2xTx16xf32>, tensor<Bx2xTxf32>) -> tensor<Bx2x(T-T//4)xi64>
 // NOPOOL: %2 = "kv.select"(%k, %1) : (tensor<Bx2xTx16xf32>, tensor<Bx2x(T-T//4)xi64>) -> tensor<Bx2x(T-T//4)x16xf32>

@@ -22,14 +22,14 @@ func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tens
 
 // kv-compress{method=l2norm}
 // CHECK-LABEL: func.func @prefill(%q: tensor<Bx4xTx16xf32>, %k: tensor<Bx2xTx16xf32>, %v: tensor<Bx2xTx16xf32>) -> (tensor<Bx4xTx16xf32>, tensor<Bx2x(T-T//2)x16xf32>, tensor<Bx2x(T-T//2)x16xf32>)
-// CHECK: %a = "llm.attention"(%q, %k, %v) {causal = true, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
+// CHECK: %a = "llm.attention"(%q, %k, %v) {causal = true, kv = {evict = "l2norm", kept = #pimc.sym<"T-T//2">, ratio = 0.5}, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
 // CHECK: %0 = "kv.key_norm"(%k) : (tensor<Bx2xTx16xf32>) -> tensor<Bx2xTxf32>
 // CHECK: %1 = "kv.keep"(%k, %0) {count = #pimc.sym<"T-T//2">, largest = false, sinks = 0, window = 0} : (tensor<Bx2xTx16xf32>, tensor<Bx2xTxf32>) -> tensor<Bx2x(T-T//2)xi64>
 // CHECK: %2 = "kv.select"(%k, %1) : (tensor<Bx2xTx16xf32>, tensor<Bx2x(T-T//2)xi64>) -> tensor<Bx2x(T-T//2)x16xf32>
 // CHECK: %3 = "kv.select"(%v, %1) : (tensor<Bx2xTx16xf32>, tensor<Bx2x(T-T//2)xi64>) -> tensor<Bx2x(T-T//2)x16xf32>
 // CHECK: func.return %a, %2, %3 : tensor<Bx4xTx16xf32>, tensor<Bx2x(T-T//2)x16xf32>, tensor<Bx2x(T-T//2)x16xf32>
 // CHECK-LABEL: func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tensor<Bx2x1x16xf32>, %k: tensor<Bx2xSx16xf32>, %v: tensor<Bx2xSx16xf32>) -> (tensor<Bx4x1x16xf32>, tensor<Bx2xSx16xf32>, tensor<Bx2xSx16xf32>)
-// CHECK: %a = "llm.attention"(%q, %kc, %vc) {scale = 0.25} : (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx4x1x16xf32>
+// CHECK: %a = "llm.attention"(%q, %kc, %vc) {kv = {evict = "l2norm", kept = #pimc.sym<"S">, ratio = 0.5}, scale = 0.25} : (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx4x1x16xf32>
 // CHECK: %0 = "kv.key_norm"(%kc) : (tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx2x(S+1)xf32>
 // CHECK: %1 = "kv.keep"(%kc, %0) {count = #pimc.sym<"S">, largest = false, sinks = 0, window = 0} : (tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)xf32>) -> tensor<Bx2xSxi64>
 // CHECK: %2 = "kv.select"(%kc, %1) : (tensor<Bx2x(S+1)x16xf32>, tensor<Bx2xSxi64>) -> tensor<Bx2xSx16xf32>
@@ -38,14 +38,14 @@ func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tens
 
 // kv-compress{method=l2norm,ratio=0}
 // ZERO-LABEL: func.func @prefill(%q: tensor<Bx4xTx16xf32>, %k: tensor<Bx2xTx16xf32>, %v: tensor<Bx2xTx16xf32>) -> (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>)
-// ZERO: %a = "llm.attention"(%q, %k, %v) {causal = true, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
+// ZERO: %a = "llm.attention"(%q, %k, %v) {causal = true, kv = {evict = "l2norm", kept = #pimc.sym<"T">, ratio = 0.0}, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
 // ZERO: %0 = "kv.key_norm"(%k) : (tensor<Bx2xTx16xf32>) -> tensor<Bx2xTxf32>
 // ZERO: %1 = "kv.keep"(%k, %0) {count = #pimc.sym<"T">, largest = false, sinks = 0, window = 0} : (tensor<Bx2xTx16xf32>, tensor<Bx2xTxf32>) -> tensor<Bx2xTxi64>
 // ZERO: %2 = "kv.select"(%k, %1) : (tensor<Bx2xTx16xf32>, tensor<Bx2xTxi64>) -> tensor<Bx2xTx16xf32>
 // ZERO: %3 = "kv.select"(%v, %1) : (tensor<Bx2xTx16xf32>, tensor<Bx2xTxi64>) -> tensor<Bx2xTx16xf32>
 // ZERO: func.return %a, %2, %3 : tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>
 // ZERO-LABEL: func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tensor<Bx2x1x16xf32>, %k: tensor<Bx2xSx16xf32>, %v: tensor<Bx2xSx16xf32>) -> (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>)
-// ZERO: %a = "llm.attention"(%q, %kc, %vc) {scale = 0.25} : (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx4x1x16xf32>
+// ZERO: %a = "llm.attention"(%q, %kc, %vc) {kv = {evict = "l2norm", kept = #pimc.sym<"S+1">, ratio = 0.0}, scale = 0.25} : (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx4x1x16xf32>
 // ZERO: %0 = "kv.key_norm"(%kc) : (tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx2x(S+1)xf32>
 // ZERO: %1 = "kv.keep"(%kc, %0) {count = #pimc.sym<"S+1">, largest = false, sinks = 0, window = 0} : (tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)xf32>) -> tensor<Bx2x(S+1)xi64>
 // ZERO: %2 = "kv.select"(%kc, %1) : (tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)xi64>) -> tensor<Bx2x(S+1)x16xf32>
@@ -54,7 +54,7 @@ func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tens
 
 // kv-compress{method=l2norm,ratio=0.25},kv-compress{method=quant,bits=4,group=4,window=2}
 // BOTH-LABEL: func.func @prefill(%q: tensor<Bx4xTx16xf32>, %k: tensor<Bx2xTx16xf32>, %v: tensor<Bx2xTx16xf32>) -> (tensor<Bx4xTx16xf32>, tensor<Bx2x(T-T//4)x16xf32>, tensor<Bx2x(T-T//4)x16xf32>)
-// BOTH: %a = "llm.attention"(%q, %k, %v) {causal = true, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
+// BOTH: %a = "llm.attention"(%q, %k, %v) {causal = true, kv = {bits = 4, evict = "l2norm", group = 4, kept = #pimc.sym<"T-T//4">, ratio = 0.25, residual = 2}, scale = 0.25} : (tensor<Bx4xTx16xf32>, tensor<Bx2xTx16xf32>, tensor<Bx2xTx16xf32>) -> tensor<Bx4xTx16xf32>
 // BOTH: %0 = "kv.key_norm"(%k) : (tensor<Bx2xTx16xf32>) -> tensor<Bx2xTxf32>
 // BOTH: %1 = "kv.keep"(%k, %0) {count = #pimc.sym<"T-T//4">, largest = false, sinks = 0, window = 0} : (tensor<Bx2xTx16xf32>, tensor<Bx2xTxf32>) -> tensor<Bx2x(T-T//4)xi64>
 // BOTH: %2 = "kv.select"(%k, %1) : (tensor<Bx2xTx16xf32>, tensor<Bx2x(T-T//4)xi64>) -> tensor<Bx2x(T-T//4)x16xf32>
@@ -69,7 +69,7 @@ func.func @decode(%q: tensor<Bx4x1x16xf32>, %kn: tensor<Bx2x1x16xf32>, %vn: tens
 // BOTH: %3 = "kv.dequantize"(%0, %1, %2, %kc) {axis = "channel", group = 4, residual = 2} : (tensor<Bx2x(S+1)x16xi4>, tensor<Bx2x(S//4+1)x16xf32>, tensor<Bx2x(S//4+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx2x(S+1)x16xf32>
 // BOTH: %4, %5, %6 = "kv.quantize"(%vc) {axis = "token", bits = 4, group = 4, residual = 2} : (tensor<Bx2x(S+1)x16xf32>) -> (tensor<Bx2x(S+1)x16xi4>, tensor<Bx2x(S+1)x4xf32>, tensor<Bx2x(S+1)x4xf32>)
 // BOTH: %7 = "kv.dequantize"(%4, %5, %6, %vc) {axis = "token", group = 4, residual = 2} : (tensor<Bx2x(S+1)x16xi4>, tensor<Bx2x(S+1)x4xf32>, tensor<Bx2x(S+1)x4xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx2x(S+1)x16xf32>
-// BOTH: %a = "llm.attention"(%q, %3, %7) {scale = 0.25} : (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx4x1x16xf32>
+// BOTH: %a = "llm.attention"(%q, %3, %7) {kv = {bits = 4, evict = "l2norm", group = 4, kept = #pimc.sym<"S">, ratio = 0.25, residual = 2}, scale = 0.25} : (tensor<Bx4x1x16xf32>, tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx4x1x16xf32>
 // BOTH: %8 = "kv.key_norm"(%3) : (tensor<Bx2x(S+1)x16xf32>) -> tensor<Bx2x(S+1)xf32>
 // BOTH: %9 = "kv.keep"(%3, %8) {count = #pimc.sym<"S">, largest = false, sinks = 0, window = 0} : (tensor<Bx2x(S+1)x16xf32>, tensor<Bx2x(S+1)xf32>) -> tensor<Bx2xSxi64>
 // BOTH: %10 = "kv.select"(%3, %9) : (tensor<Bx2x(S+1)x16xf32>, tensor<Bx2xSxi64>) -> tensor<Bx2xSx16xf32>
