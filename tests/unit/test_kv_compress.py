@@ -96,6 +96,15 @@ def test_l2norm_keeps_the_lowest_norm_keys():
     pos = lambda b, h: kept_positions(norms[b][h], count, largest=False)  # noqa: E731
     assert_kept(kk, k, pos)
     assert_kept(vv, v, pos)
+    # decode: past 6 + 1 new token, the budget stays 6: the highest-norm key of the 7 goes
+    kn, vn = rand(B, HKV, 1, D, seed=5), rand(B, HKV, 1, D, seed=6)
+    out = run(compressed("kv-compress{method=l2norm,ratio=0.3}"), "decode",
+              [rand(B, HQ, 1, D), kn, vn, k[:, :, :6], v[:, :, :6]])
+    full_k = np.concatenate([k[:, :, :6], kn], axis=2)
+    for b in range(B):
+        for h in range(HKV):
+            worst = max(range(7), key=lambda j: np.linalg.norm(full_k[b, h, j].astype(float)))
+            np.testing.assert_array_equal(out[1][b, h], np.delete(full_k[b, h], worst, axis=0))
 
 
 def test_sink_window_keeps_the_sinks_and_the_most_recent():
@@ -319,7 +328,8 @@ def test_eviction_after_quantisation_is_refused():
 # ---- kv op verifiers ---------------------------------------------------------------------------
 
 K8, F = "tensor<1x2x8x16xf32>", "func.func @f(%k: tensor<1x2x8x16xf32>, %q: tensor<1x4x8x16xf32>, " \
-    "%i: tensor<1x2x4xi64>, %s: tensor<1x2x8xf32>, %c: tensor<1x2x8x16xi8>, %z: tensor<1x2x2x16xf32>)"
+    "%i: tensor<1x2x4xi64>, %s: tensor<1x2x8xf32>, %c: tensor<1x2x8x16xi8>, %z: tensor<1x2x2x16xf32>, " \
+    "%j: tensor<1x3x4xi64>, %p: tensor<1x3x8x16xf32>)"
 
 
 @pytest.mark.parametrize("op, message", [
@@ -346,6 +356,23 @@ K8, F = "tensor<1x2x8x16xf32>", "func.func @f(%k: tensor<1x2x8x16xf32>, %q: tens
     ('"kv.dequantize"(%c, %z, %z) {axis = "channel", group = 4, residual = 2} : '
      '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x16xf32>',
      "a residual needs the full-precision cache as operand 'x'"),
+    (f'"kv.select"(%k, %j) : ({K8}, tensor<1x3x4xi64>) -> tensor<1x2x4x16xf32>',
+     "indices dim H differs from the cache's"),
+    (f'"kv.attention_score"(%p, %k) : (tensor<1x3x8x16xf32>, {K8}) -> tensor<1x2x8xf32>',
+     r"query heads \(3\) must be a multiple of kv heads \(2\)"),
+    (f'"kv.attention_score"(%q, %k, %i) : (tensor<1x4x8x16xf32>, {K8}, tensor<1x2x4xi64>) -> '
+     'tensor<1x2x8xf32>', "acc must have a float element type"),
+    (f'"kv.keep"(%k, %s) {{count = 0}} : ({K8}, tensor<1x2x8xf32>) -> tensor<1x2x0xi64>',
+     "attribute 'count' must be >= 1"),
+    (f'%a, %b, %c2 = "kv.quantize"(%k) {{axis = "token", bits = 8, group = 0}} : ({K8}) -> '
+     '(tensor<1x2x8x16xi8>, tensor<1x2x8x1xf32>, tensor<1x2x8x1xf32>)',
+     "attribute 'group' must be >= 1"),
+    (f'"kv.dequantize"(%k, %z, %z) {{axis = "channel", group = 4}} : ({K8}, '
+     'tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x16xf32>',
+     "codes must be i8, i4 or i2"),
+    ('"kv.dequantize"(%c, %z, %z, %q) {axis = "channel", group = 4, residual = 2} : '
+     '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>, tensor<1x4x8x16xf32>) '
+     '-> tensor<1x2x8x16xf32>', "x must be tensor<1x2x8x16xf32>"),
     (f'"kv.prune_channels"(%k, %q) {{keep = 17}} : ({K8}, tensor<1x4x8x16xf32>) -> {K8}',
      r"attribute 'keep' must be in 1..16 \(the head dim\)"),
 ])
