@@ -26,6 +26,7 @@ Parameters become pimc weights, read when the graph is compiled; a parameter cha
 """
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,8 @@ class CompiledGraph:
 
     def __init__(self, gm: torch.fx.GraphModule, settings: Settings):
         self.gm, self.settings = gm, settings
+        # read now: Dynamo drops the placeholders' sources from the graph once it is compiled
+        self.paths = [_parameter_path(n) for n in gm.graph.nodes if n.op == "placeholder"]
         self.cache: dict[tuple, _Compiled | object] = {}
         self.warned: set[str] = set()
 
@@ -131,9 +134,9 @@ class CompiledGraph:
     def _compile(self, args: tuple) -> _Compiled | object:
         from pimc.api import compile as compile_program
         from pimc.frontend.torch_export import decompose, trace
-        lifted = _Lifted(self.gm, args)
+        lifted = _Lifted(self.gm, self.paths, args)
         try:
-            ep = trace(lifted, [args[i] for i in lifted.inputs])
+            ep = trace(lifted, [args[i] for i in lifted._pimc_inputs])
             why = _unsupported(decompose(ep))
             if why is None:
                 s = self.settings
@@ -145,37 +148,57 @@ class CompiledGraph:
         if why is not None:
             self._warn(why)
             return _EAGER
-        params = {i: (id(args[i]), args[i]._version) for i in lifted.params}
-        return _Compiled(program, lifted.inputs, _outputs(ep), ep.call_spec.out_spec, params)
+        params = {i: (id(args[i]), args[i]._version) for i in lifted._pimc_params}
+        return _Compiled(program, lifted._pimc_inputs, _outputs(ep), ep.call_spec.out_spec,
+                         params)
 
 
 class _Lifted(torch.nn.Module):
     """The captured graph as a module to export: its Parameter arguments become parameters (pimc
     weights), arguments that are not tensors are fixed, the other tensors stay inputs."""
 
-    def __init__(self, gm: torch.fx.GraphModule, args: tuple):
+    def __init__(self, gm: torch.fx.GraphModule, paths: list[list[str]], args: tuple):
         super().__init__()
-        self.gm, self.weights = gm, torch.nn.ParameterDict()
-        names = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
-        self.slots: list[tuple[str, Any]] = []
-        self.inputs: list[int] = []
-        self.params: list[int] = []
-        for i, (name, arg) in enumerate(zip(names, args)):
+        # the parameters sit at their own paths on this module, so pimc's weight handles are the
+        # model's names; pimc's own attributes start with _pimc_ to stay out of their way
+        self._pimc_graph = gm
+        self._pimc_slots: list[tuple[str, Any]] = []
+        self._pimc_inputs: list[int] = []
+        self._pimc_params: list[int] = []
+        for i, (path, arg) in enumerate(zip(paths, args)):
             if isinstance(arg, torch.nn.Parameter):
-                self.weights[name] = torch.nn.Parameter(arg.detach(), requires_grad=False)
-                self.slots.append(("weight", name))
-                self.params.append(i)
+                owner = self
+                for part in path[:-1]:  # nested like the user's model: weights keep its names
+                    if not hasattr(owner, part):
+                        owner.add_module(part, torch.nn.Module())
+                    owner = getattr(owner, part)
+                owner.register_parameter(path[-1], torch.nn.Parameter(arg.detach(),
+                                                                      requires_grad=False))
+                self._pimc_slots.append(("weight", ".".join(path)))
+                self._pimc_params.append(i)
             elif isinstance(arg, torch.Tensor):
-                self.slots.append(("input", None))
-                self.inputs.append(i)
+                self._pimc_slots.append(("input", None))
+                self._pimc_inputs.append(i)
             else:
-                self.slots.append(("fixed", arg))
+                self._pimc_slots.append(("fixed", arg))
 
     def forward(self, *inputs):
         given = iter(inputs)
-        args = [self.weights[v] if kind == "weight" else next(given) if kind == "input" else v
-                for kind, v in self.slots]
-        return self.gm(*args)
+        args = [self.get_parameter(v) if kind == "weight" else
+                next(given) if kind == "input" else v
+                for kind, v in self._pimc_slots]
+        return self._pimc_graph(*args)
+
+
+def _parameter_path(node: torch.fx.Node) -> list[str]:
+    """The parameter's name in the user's model (`up.weight` from Dynamo's source
+    `L['self']._modules['up']._parameters['weight']`), else the placeholder's name."""
+    source = getattr(node.meta.get("grapharg"), "source", None)
+    keys = re.findall(r"\['([^']+)'\]", source.name if source is not None else "")
+    keys = keys[1:] if keys[:1] == ["self"] else keys
+    if keys and all(k.isidentifier() or k.isdigit() for k in keys):
+        return keys
+    return [str(node.target)]
 
 
 def _signature(arg) -> tuple:

@@ -82,6 +82,9 @@ def test_options_choose_target_and_pipeline():
     [program] = graphs[0].programs
     assert program.ir.attributes["pimc.target"].value == "neupims"
     assert program.pipeline == "canonicalize,dce"
+    # parameters become weights under the model's own names, numbers copied from the model
+    assert len(program.weights) == 4 and "up.weight" in program.weights
+    assert (program.weights["down.bias"] == model.down.bias.detach().numpy()).all()
     # canonicalize,dce raises nothing: the linears stay matmul + add, silu stays x * sigmoid(x)
     assert program.op_histogram() == {"llm.weight": 4, "llm.transpose": 2, "llm.matmul": 2,
                                       "llm.add": 2, "llm.sigmoid": 1, "llm.mul": 1}
