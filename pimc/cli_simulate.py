@@ -32,6 +32,7 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
              tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree: simulate one device's shard (heads, weight columns / tp).")] = 1,
              pp: Annotated[int, typer.Option("--pp", help="Pipeline-parallel degree: one stage holds layers / pp.")] = 1,
              npu_timing: Annotated[str, typer.Option("--npu-timing", help="NPU op times: auto (npusim on an NPU), npusim or roofline.")] = "auto",
+             pim_timing: Annotated[str, typer.Option("--pim-timing", help="PIM attention times: cost-model or neupims-mha (NeuPIMs' own estimate).")] = "cost-model",
              policy: Annotated[str, typer.Option("--policy", help="Placement policy (place-devices).")] = "pick-min",
              max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Most requests in one step (default: what the KV cache holds).")] = None,
              kv_capacity: Annotated[Optional[int], typer.Option("--kv-capacity", help="KV cache budget in tokens (default: memory left after the weights).")] = None,
@@ -49,7 +50,7 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
         raise PimcError(f"--format: unknown format '{format}'; valid: {', '.join(FORMATS)}")
     opts = SimOptions(sub_batches=sub_batches, cost_model=cost_model, policy=policy,
                       max_batch=max_batch, kv_capacity_tokens=kv_capacity, tp=tp, pp=pp,
-                      npu_timing=npu_timing)
+                      npu_timing=npu_timing, pim_timing=pim_timing)
     tgt = get_target(target)
     if set_:
         tgt = override(tgt, set_)

@@ -113,8 +113,25 @@ def _copy(module):
     return parse(print_module(module))
 
 
+def test_neupims_mha_estimate_by_hand(gpt2):
+    from pimc.runtime.system.neupims_mha import attention_seconds, request_cycles
+    # gpt3-7B on tp 4 (NeuPIMs' config): 8 heads x 128, context 300, fp16 pages of 512:
+    # K: 2 chunks x (100 + 10 tiles x 184) = 3880; V: 8 chunks x (100 + 4 x 184) = 6688
+    assert request_cycles(8, 128, 300) == 3880 + 6688
+    # 33 requests over 32 channels: the busiest channel runs 2 of them
+    assert attention_seconds(33, 8, 128, 300, 32) == pytest.approx(2 * 10568e-9)
+    # gpt2-tiny decode on neupims: B=4 requests, 4 heads x 16, key length S+1 = 33
+    # K: ceil(64/512)=1 chunk x (100 + ceil(33/32)=2 x 184); V: 1 x 4 heads x (100 + 1 x 184)
+    tasks = function_tasks(_placed(gpt2, "neupims"), get_target("neupims"), B, S,
+                           pim_timing="neupims-mha")
+    attention = [t.duration_s for t in tasks if t.kind == "llm.attention"]
+    # plus the few ns of moving the query in from the NPU (the cost model's transfer time)
+    assert attention == pytest.approx([(100 + 2 * 184 + 4 * (100 + 184)) * 1e-9] * 2, abs=5e-9)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--tp", "0"], "--tp: must be a positive integer, got 0"),
+    (["--pim-timing", "exact"], "--pim-timing: unknown 'exact'; valid: cost-model, neupims-mha"),
     (["--pp", "5"], "--pp: 5 stages exceed @prefill's 2 layers; allowed: 1..2"),
     (["--npu-timing", "fast"], "--npu-timing: unknown 'fast'; valid: auto, npusim, roofline"),
 ])

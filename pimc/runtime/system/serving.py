@@ -86,11 +86,12 @@ class StepModel:
 
     def __init__(self, module: ModuleOp, target: Target, cost_model: str = "roofline",
                  context_bucket: int = 64, element_bits: int | None = None, tp: int = 1,
-                 pp: int = 1, npusim: bool = False):
+                 pp: int = 1, npusim: bool = False, pim_timing: str = "cost-model"):
         self.funcs = {f.sym_name: f for f in module.funcs}
         self.target, self.bucket = target, context_bucket
         self.cost_model = get_cost_model(cost_model, target)  # one instance: its memo is shared
         self.element_bits, self.tp, self.pp, self.npusim = element_bits, tp, pp, npusim
+        self.pim_timing = pim_timing
         self.dual = target.pim is None or target.pim.row_buffers == 2
         self.memo: dict[tuple, tuple[list[Task], Schedule]] = {}
 
@@ -108,7 +109,7 @@ class StepModel:
         if key not in self.memo:
             tasks = function_tasks(self.funcs[phase], self.target, batch, context,
                                    self.cost_model, self.element_bits, self.tp, self.pp,
-                                   self.npusim)
+                                   self.npusim, self.pim_timing)
             stage = schedule(tasks, self.dual)
             if self.pp > 1:  # every stage in turn; utilisation stays the stage's
                 stage = Schedule(stage.slices, stage.makespan_s * self.pp,

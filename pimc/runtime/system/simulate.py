@@ -25,7 +25,7 @@ from pimc.runtime.system.chrome_trace import trace_events, write_trace
 from pimc.runtime.system.parallel import check_parallelism
 from pimc.runtime.system.serving import (Request, StepModel, fixed_requests, poisson_requests,
                                          serve, summary)
-from pimc.runtime.system.step_cost import NPU_TIMINGS, uses_npusim
+from pimc.runtime.system.step_cost import NPU_TIMINGS, PIM_TIMINGS, uses_npusim
 from pimc.targets import Target
 
 
@@ -45,6 +45,8 @@ class SimOptions:
     pp: int = 1  # pipeline-parallel degree: layers per device
     # NPU op times: "auto" (npusim where the xPU is an NPU), "npusim" or "roofline"
     npu_timing: str = "auto"
+    # PIM attention times: "cost-model" (the cost model's) or "neupims-mha" (NeuPIMs' estimate)
+    pim_timing: str = "cost-model"
 
     def __post_init__(self):
         check_parallelism(self.tp, self.pp)
@@ -53,6 +55,9 @@ class SimOptions:
         if self.npu_timing not in NPU_TIMINGS:
             raise PimcError(f"--npu-timing: unknown '{self.npu_timing}'; valid: "
                             f"{', '.join(NPU_TIMINGS)}")
+        if self.pim_timing not in PIM_TIMINGS:
+            raise PimcError(f"--pim-timing: unknown '{self.pim_timing}'; valid: "
+                            f"{', '.join(PIM_TIMINGS)}")
 
 
 _DTYPES = {"fp16": "f16", "bf16": "bf16", "fp32": "f32"}  # targets/spec.py DType -> IR names
@@ -136,14 +141,15 @@ def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
         capacity = int(free // per_token)
     npusim = uses_npusim(opts.npu_timing, target)
     model = StepModel(module, target, opts.cost_model, opts.context_bucket, bits, opts.tp,
-                      opts.pp, npusim)
+                      opts.pp, npusim, opts.pim_timing)
     done = [0]
     result = watched(lambda: serve(requests, model, capacity, opts.max_batch or len(requests),
                                    done=done),
                      lambda: done[0], len(requests), f"simulate {target.name}")
     report = dict(model_target=target.name, dual_row_buffers=model.dual,
                   sub_batches=opts.sub_batches, tp=opts.tp, pp=opts.pp,
-                  npu_timing="npusim" if npusim else "roofline", kv_bytes_per_token=per_token,
+                  npu_timing="npusim" if npusim else "roofline", pim_timing=opts.pim_timing,
+                  kv_bytes_per_token=per_token,
                   distinct_steps=len(model.memo), **summary(result, target))
     if trace_path:
         steps = [(f"{s.phase}{i}", s.tasks, s.schedule, s.start_s)

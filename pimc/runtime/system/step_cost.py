@@ -25,6 +25,9 @@ A bias add right after a GEMM takes no NPU time: NeuPIMs' MatMul loads the bias 
 accumulator scratchpad before the first K tile (src/operations/MatMul.cc initialize_instructions,
 "-- bias --": a MOVIN to ACCUM_SPAD_BASE when K == 0), so the add happens in the accumulation.
 
+With `pim_timing = "neupims-mha"`, attention on PIM takes NeuPIMs' own latency estimate
+(neupims_mha.py) instead of the cost model's time.
+
 PIM kernels under the `sim` cost model run at the shard's shape (heads / tp for attention,
 rows or columns / tp for a GEMV).
 """
@@ -41,10 +44,13 @@ from pimc.passes.analyze_intensity import VIEWS, Cost
 from pimc.passes.cost_model import CostModel
 from pimc.runtime.npusim import gemm_time, vector_time
 from pimc.runtime.pimsim.sim_cost import PIM_KINDS, SimCostModel, kernel_of
-from pimc.runtime.system.parallel import GEMM_OPS, Shard
+from pimc.runtime.system.neupims_mha import attention_seconds
+from pimc.runtime.system.parallel import ATTENTION_OPS, GEMM_OPS, Shard
 from pimc.targets import DeviceSpec, Target
+from pimc.targets.spec import DTYPE_BYTES
 
 NPU_TIMINGS = ("auto", "npusim", "roofline")
+PIM_TIMINGS = ("cost-model", "neupims-mha")  # neupims_mha.py: NeuPIMs' own estimate
 VECTOR_OPS = {"llm.layernorm": "layernorm", "llm.rmsnorm": "rmsnorm", "llm.softmax": "softmax",
               "llm.gelu": "gelu", "llm.silu": "silu", "llm.add": "add", "llm.mul": "mul"}
 _NONE = Shard()
@@ -63,9 +69,10 @@ class StepCost(CostModel):
     name = "step"
 
     def __init__(self, base: CostModel, target: Target, shards: dict[Operation, Shard],
-                 tp: int = 1, npusim: bool = False):
+                 tp: int = 1, npusim: bool = False, pim_timing: str = "cost-model"):
         self.base, self.target, self.shards, self.tp = base, target, shards, tp
         self.npusim = npusim and target.xpu is not None
+        self.neupims_mha = pim_timing == "neupims-mha"
 
     def shard(self, op: Operation | None) -> Shard:
         return self.shards.get(op, _NONE) if op is not None else _NONE
@@ -80,6 +87,9 @@ class StepCost(CostModel):
             seconds = self._npu_time(op, dims, shard)
             if seconds is not None:
                 return seconds + device.overhead_s
+        if self.neupims_mha and device.kind in PIM_KINDS and op is not None \
+                and op.name in ATTENTION_OPS and dims is not None:
+            return self._neupims_mha(op, dims, shard) + device.overhead_s
         if shard.split and device.kind in PIM_KINDS and isinstance(self.base, SimCostModel):
             kernel = kernel_of(op, dims)
             if kernel is not None:
@@ -97,6 +107,16 @@ class StepCost(CostModel):
 
     def transfer_time(self, nbytes: float, src: DeviceSpec, dst: DeviceSpec) -> float:
         return self.base.transfer_time(nbytes, src, dst)
+
+    def _neupims_mha(self, op: Operation, dims: Mapping[str, int], shard: Shard) -> float:
+        subs = {sym(k): v for k, v in dims.items()}
+        batch, heads, context, head_dim = (int(sympy.sympify(d).xreplace(subs))
+                                           for d in op.operands[1].type.shape)
+        if shard.split:
+            heads = math.ceil(heads / self.tp)
+        width = DTYPE_BYTES[self.target.pim.dtype] if self.target.pim is not None else 2
+        return attention_seconds(batch, heads, head_dim, context,
+                                 self.target.memory.total_channels, width)
 
     def _shard_kernel(self, kind: str, shape: dict, shard: Shard) -> tuple[str, dict]:
         tp, shape = self.tp, dict(shape)

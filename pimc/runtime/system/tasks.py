@@ -16,7 +16,7 @@ from pimc.analysis.timing import time_function
 from pimc.ir.attrs import IntAttr
 from pimc.ir.dialects.builtin import FuncOp
 from pimc.passes.cost_model import CostModel, get_cost_model
-from pimc.passes.place_devices import bindings_for, body_ops
+from pimc.passes.place_devices import bindings_for
 from pimc.runtime.system.parallel import shard_table, stage_ops
 from pimc.runtime.system.schedule import Task
 from pimc.runtime.system.step_cost import StepCost
@@ -27,15 +27,16 @@ SUB_BATCH_ATTR = "subbatch"  # set by sub-batch-interleave (DESIGN §3)
 
 def function_tasks(func: FuncOp, target: Target, batch: int, context: int,
                    cost_model: str | CostModel = "roofline", element_bits: int | None = None,
-                   tp: int = 1, pp: int = 1, npusim: bool = False) -> list[Task]:
+                   tp: int = 1, pp: int = 1, npusim: bool = False,
+                   pim_timing: str = "cost-model") -> list[Task]:
     """Tasks of `func` in program order; `func` must be placed (device attributes) and costed.
     `element_bits`: the width transfers count floats at (analyze-intensity's dtype). `tp`/`pp`:
     one device's shard and one pipeline stage (parallel.py); `npusim`: NPU ops timed by
-    npusim (step_cost.py)."""
+    npusim, `pim_timing` "neupims-mha": PIM attention by NeuPIMs' estimate (step_cost.py)."""
     base = cost_model if isinstance(cost_model, CostModel) else \
         get_cost_model(cost_model, target)
     shards = shard_table(func, tp, bindings_for(func, batch, context))
-    model = StepCost(base, target, shards, tp, npusim)
+    model = StepCost(base, target, shards, tp, npusim, pim_timing)
     times = time_function(func, target, batch, context, keep_devices=True, cost_model=model,
                           element_bits=element_bits)
     stage = stage_ops(func, pp)
