@@ -3,7 +3,9 @@ the `pimc.backends` entry point and compiles a zoo model; two installed backends
 are refused, naming both distributions."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,7 +58,6 @@ def _pimc(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complet
 def test_installed_plugin_is_listed_with_its_distribution(plugin_env):
     run = _pimc(["backends", "--format", "json"], plugin_env, PLUGIN)
     assert run.returncode == 0, run.stderr
-    import json
     rows = {r["name"]: r for r in json.loads(run.stdout)}
     assert rows["example-npu"]["distribution"] == "pimc-example-npu"
     assert rows["example-npu"]["executes"] is False and rows["null"]["distribution"] == "pimc"
@@ -117,6 +118,16 @@ def test_example_npu_refuses_an_op_outside_its_rule_table():
 }}""")
     with pytest.raises(PimcError, match="backend 'example-npu' has no rule for 'llm.topk'"):
         _example_npu().compile(module)
+
+
+def test_tutorial_quotes_the_example_package_verbatim():
+    """docs/backends.md shows code from tests/plugin_example; each quoted block must still be
+    in the file it names, so the tutorial cannot drift from the package CI installs."""
+    docs = (PLUGIN.parents[1] / "docs" / "backends.md").read_text()
+    quotes = re.findall(r"<!-- from (\S+) -->\n```\w*\n(.*?)```", docs, re.S)
+    assert len(quotes) >= 5
+    for path, block in quotes:
+        assert block in (PLUGIN.parents[1] / path).read_text(), f"docs/backends.md quotes {path}"
 
 
 # ---- two distributions, one backend name -------------------------------------------------------
