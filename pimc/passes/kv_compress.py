@@ -42,7 +42,9 @@ quant inserts nothing (no bit width is lossless); for quant any other ratio is i
 
 `pattern` picks the layers, DuoAttention/RazorAttention style: one letter per layer, `C`
 (compress) or `F` (full cache), repeated over the layers: `FC` compresses the odd layers, `FFC`
-every third. Per-head patterns (DuoAttention's streaming heads inside one layer) would need a
+every third. With a mixed pattern an evicting method gives the compressed layers' @decode past
+caches their own length symbol, S_KV: they hold the prompt's budget while the full layers' S
+grows. Per-head patterns (DuoAttention's streaming heads inside one layer) would need a
 cache per head group and are not supported yet: the pattern letters are per layer only.
 """
 from __future__ import annotations
@@ -54,8 +56,8 @@ from typing import ClassVar
 from pimc.errors import OptionError, PassFailure, unknown_name_message
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.passes.base import Context, Pass
-from pimc.passes.kv_compress_rewrite import METHODS, rewrite
-from pimc.passes.kv_compress_sites import sites
+from pimc.passes.kv_compress_rewrite import EVICTION, METHODS, rewrite
+from pimc.passes.kv_compress_sites import own_budget, sites
 
 QUANT_BITS = (8, 4, 2)  # KIVI evaluates 4 and 2 bits (Liu et al. 2024, §4); 8 as a baseline
 PREFILL_ONLY = ("snapkv", "think")
@@ -99,6 +101,9 @@ class KvCompress(Pass):
                 "returning its caches; an encoder, or attention not raised: run raise-llm-ops "
                 "first)")
         chosen = [s for s in found if self.compresses(s.layer)]
+        if self.method in EVICTION and self.ratio > 0 and len(set(self.pattern)) > 1:
+            for func in {id(s.func): s.func for s in chosen if s.decode}.values():
+                own_budget(func, [s for s in chosen if s.decode and s.func is func])
         if self.method in PREFILL_ONLY:
             if not any(not s.decode for s in found):
                 raise PassFailure(f"kv-compress: method={self.method} compresses the prompt's "

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pimc.errors import PassFailure
 from pimc.ir.core import BlockArgument, Operation, Value
 from pimc.ir.dialects.builtin import FuncOp, ReturnOp
+from pimc.ir.opdef import OpDef, OpInvalid, infer_results
+from pimc.ir.symbolic import free_symbols, sym
+from pimc.ir.types import TensorType
 
 
 @dataclass
@@ -82,3 +85,36 @@ def sites(func: FuncOp) -> list[Site]:
             indices.append(hits[0])
         found.append(Site(func, att, layer, *indices, decode=is_append(k) or _quantised_append(k)))
     return found
+
+
+def own_budget(func: FuncOp, decode_sites: list[Site]) -> None:
+    """Give the past caches of `decode_sites` their own length symbol (S_KV, or S_KV2, ... when
+    taken): a compressed layer's cache holds the budget the prompt set, while the full layers'
+    caches grow, so one symbol S cannot bind both across decode steps. Types downstream of the
+    renamed arguments are inferred again."""
+    used = set().union(*(free_symbols(a.type.shape) for a in func.args
+                         if isinstance(a.type, TensorType)))
+    name = next(n for n in ("S_KV", *(f"S_KV{i}" for i in range(2, 100))) if n not in used)
+    for site in decode_sites:
+        for cache in (site.k, site.v):
+            past = _append_of(cache).operands[0]
+            shape = past.type.shape
+            past.type = past.type.with_shape(shape[:2] + (sym(name),) + shape[3:])
+    for op in func.body.ops:
+        cls = type(op)
+        if not isinstance(op, OpDef) or cls.infer is None or isinstance(op, ReturnOp):
+            continue
+        try:
+            types = infer_results(cls, tuple(v.type for v in op.operands),
+                                  cls.attr_values(op.attributes))
+        except OpInvalid as e:
+            raise PassFailure(f"kv-compress: giving the compressed caches of @{func.sym_name} "
+                              f"their own length {name} breaks '{op.name}': {e}") from None
+        for r, t in zip(op.results, types):
+            r.type = t
+    func.update_type()
+
+
+def _append_of(v: Value) -> Operation:
+    op = v.op
+    return op if op.name == "llm.concat" else op.operands[0].op.operands[0].op  # through quant
