@@ -77,13 +77,14 @@ def sites(func: FuncOp) -> list[Site]:
         for value in (k, v):
             hits = [i for i, r in enumerate(ret.operands) if _derived(r, value)]
             if not hits:
+                what = "keys" if value is k else "values"
                 raise PassFailure(
-                    f"kv-compress: @{func.sym_name} has no KV cache: the {'keys' if value is k else 'values'}"
-                    f" of llm.attention #{layer} ({att.loc or 'no location'}) are not a result "
-                    "of the function, so there is no cache to compress (an encoder?); "
-                    "kv-compress needs a decoder's @prefill/@decode that return their caches")
+                    f"kv-compress: @{func.sym_name} has no KV cache: the {what} of llm.attention "
+                    f"#{layer} ({att.loc or 'no location'}) are not a result of the function, so "
+                    "there is no cache to compress (an encoder?); kv-compress needs a decoder's @prefill/@decode that return their caches")
             indices.append(hits[0])
-        found.append(Site(func, att, layer, *indices, decode=is_append(k) or _quantised_append(k)))
+        decode = is_append(k) or _quantised_append(k)
+        found.append(Site(func, att, layer, *indices, decode=decode))
     return found
 
 

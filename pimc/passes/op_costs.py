@@ -281,4 +281,6 @@ RULES: dict[str, Rule] = {
     "kv.attention_score": _kv_attention_score, "kv.keep": _kv_keep,
     "kv.quantize": _kv_quantize, "kv.dequantize": _kv_dequantize,
     "kv.prune_channels": _kv_prune_channels,
+    # a per-head policy's split and merge: copies (the runtimes keep the groups apart)
+    "kv.heads": _copy, "kv.merge_heads": _copy,
 }

@@ -154,6 +154,14 @@ def prune_channels(k: np.ndarray, q: np.ndarray, keep_channels: int, window: int
 
 
 
+def merge_heads(a: np.ndarray, b: np.ndarray, heads: list[int]) -> np.ndarray:
+    total = a.shape[1] + b.shape[1]
+    rest = [h for h in range(total) if h not in heads]
+    out = np.empty(a.shape[:1] + (total,) + a.shape[2:], a.dtype)
+    out[:, heads], out[:, rest] = a, b
+    return out
+
+
 # i4/i2 codes, one per int8 element in the interpreter
 PACKED_DTYPES = {"i4": np.dtype(np.int8), "i2": np.dtype(np.int8)}
 
@@ -179,4 +187,6 @@ KERNELS = {
         op.attr("axis"), op.attr("residual"))],
     "kv.prune_channels": lambda f, op, a: [prune_channels(a[0], a[1], op.attr("keep"),
                                                           op.attr("window"))],
+    "kv.heads": lambda f, op, a: [a[0][:, op.attr("heads")]],
+    "kv.merge_heads": lambda f, op, a: [merge_heads(a[0], a[1], op.attr("heads"))],
 }

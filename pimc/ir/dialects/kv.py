@@ -14,14 +14,18 @@ along dim 2. The ops say what is scored, what is kept and how it is stored:
 - `kv.quantize` / `kv.dequantize`: KIVI (Liu et al. 2024) asymmetric min-max quantisation, keys
   per channel (groups of `group` tokens share one scale per channel) and values per token
   (groups of `group` channels per token); the `residual` most recent tokens stay full precision;
-- `kv.prune_channels`: ThinK (Xu et al. 2024) query-driven key-channel pruning.
+- `kv.prune_channels`: ThinK (Xu et al. 2024) query-driven key-channel pruning;
+- `kv.heads` / `kv.merge_heads`: split a layer's heads into the full-cache and the compressed
+  groups of a per-head policy (DuoAttention's retrieval and streaming heads), and put the two
+  groups' attention outputs back in head order.
 """
 from __future__ import annotations
 
 import sympy
 
 from pimc.ir.opdef import Attr, OpDef, fail
-from pimc.ir.shapes import dim_eq, dims_equal_tuple, require_float, require_int, same_element, tensor
+from pimc.ir.shapes import (dim_eq, dims_equal_tuple, require_float, require_int, same_element,
+                            tensor)
 from pimc.ir.symbolic import Dim, dim_str
 from pimc.ir.types import ELEMENT_TYPES, TensorType, f32, i64
 
@@ -179,7 +183,7 @@ def _scale_type(x: TensorType, attrs) -> TensorType:
 
 class DequantizeOp(OpDef):
     name = "kv.dequantize"
-    summary = "codes * scale + zero, the `residual` most recent tokens taken from x at full precision"
+    summary = "codes * scale + zero; the `residual` most recent tokens from x, at full precision"
     operand_names = ("codes", "scale", "zero", "x?")
     attrs = {"group": Attr("int"), "axis": Attr("str", choices=("channel", "token")),
              "residual": Attr("int", 0)}
@@ -230,4 +234,46 @@ class PruneChannelsOp(OpDef):
         return (k,)
 
 
-OPS = [SelectOp, KeyNormOp, AttentionScoreOp, KeepOp, QuantizeOp, DequantizeOp, PruneChannelsOp]
+def _head_list(heads, what: str, total) -> None:
+    if not heads:
+        fail(f"attribute '{what}' must list at least one head")
+    if len(set(heads)) != len(heads) or min(heads) < 0 or \
+            (isinstance(total, int) and max(heads) >= total):
+        fail(f"attribute '{what}' must list distinct heads in 0..{dim_str(total - 1)}, "
+             f"found {list(heads)}")
+
+
+class HeadsOp(OpDef):
+    name, summary = "kv.heads", "the listed heads (dim 1) of a cache or of queries, in that order"
+    operand_names = ("x",)
+    attrs = {"heads": Attr("ints")}
+
+    @staticmethod
+    def infer(types, attrs):
+        x = tensor(types[0], "x [B, H, ...]", min_rank=3)
+        _head_list(attrs["heads"], "heads", x.shape[1])
+        return (x.with_shape(x.shape[:1] + (len(attrs["heads"]),) + x.shape[2:]),)
+
+
+class MergeHeadsOp(OpDef):
+    name = "kv.merge_heads"
+    summary = "heads of a and b interleaved back: a's at positions `heads`, b's in the rest"
+    operand_names = ("a", "b")
+    attrs = {"heads": Attr("ints")}
+
+    @staticmethod
+    def infer(types, attrs):
+        a, b = tensor(types[0], "a", min_rank=3), tensor(types[1], "b", min_rank=3)
+        same_element((a, b), "a and b")
+        if a.rank != b.rank or not dims_equal_tuple(a.shape[2:], b.shape[2:]) or \
+                not dims_equal_tuple(a.shape[:1], b.shape[:1]):
+            fail(f"a and b must differ in dim 1 only, found {a} and {b}")
+        total = a.shape[1] + b.shape[1]
+        if attrs["heads"] and len(attrs["heads"]) != a.shape[1]:
+            fail(f"attribute 'heads' must give a position for each of a's {a.shape[1]} heads")
+        _head_list(attrs["heads"], "heads", total)
+        return (a.with_shape(a.shape[:1] + (total,) + a.shape[2:]),)
+
+
+OPS = [SelectOp, KeyNormOp, AttentionScoreOp, KeepOp, QuantizeOp, DequantizeOp, PruneChannelsOp,
+       HeadsOp, MergeHeadsOp]
