@@ -70,8 +70,7 @@ def record(site: Site, **params) -> None:
     att.attributes["kv"] = DictAttr.of({**merged, **{k: to_attr(v) for k, v in params.items()}})
 
 
-def _evict(site: Site, o) -> None:
-    att, ret = site.attention, site.ret
+def check_uncompressed(site: Site) -> None:
     if getattr(site.k, "op", None) is not None and site.k.op.name == "kv.dequantize":
         raise PassFailure(f"kv-compress: the cache of {_where(site)} is already quantised; "
                           "evict before method=quant")
@@ -79,7 +78,23 @@ def _evict(site: Site, o) -> None:
         raise PassFailure(f"kv-compress: the cache of {_where(site)} is already compressed "
                           f"(by {site.returned('k').op.name}); evict once per layer, and "
                           "before method=quant")
-    k, v, q = site.k, site.v, att.operands[0]
+
+
+def _evict(site: Site, o) -> None:
+    check_uncompressed(site)
+    att = site.attention
+    b = Builder(att.parent, att.next, att.loc)
+    k, v, scores, count = evict_cache(b, site, att.operands[0], site.k, site.v, o)
+    site.ret.set_operand(site.k_result, k)
+    site.ret.set_operand(site.v_result, v)
+    if scores is not None:
+        replace_results(site, {}, [scores])
+    record(site, evict=o.method, ratio=o.ratio, kept=count)
+
+
+def evict_cache(b: Builder, site: Site, q: Value, k: Value, v: Value, o):
+    """Score, keep and select one cache (all of a layer's KV heads, or a per-head group):
+    the kept K and V, H2O's kept scores (else None), and the kept count."""
     n = k.type.shape[2]
     count = _kept_count(site, o, n)
     window = o.window if o.window is not None else sympy.floor(sympy.sympify(count) / 2)
@@ -87,41 +102,41 @@ def _evict(site: Site, o) -> None:
     _check_context(site, n, count, o.sinks, window)
     if o.method == "sink-window":  # kv.keep without scores keeps the sinks and the recent rest
         window = 0
-    b = Builder(att.parent, att.next, att.loc)
-    scale = att.attr("scale")
+    scale = site.attention.attr("scale")
     scores = None
     if o.method == "l2norm":
         scores = b.op("kv.key_norm", k)
     elif o.method == "h2o":
-        acc = [_state_argument(site)] if site.decode else []
+        acc = [_state_argument(site, k.op.operands[0])] if site.decode else []
         scores = b.op("kv.attention_score", q, k, *acc, scale=scale)
     elif o.method == "snapkv":
         scores = b.op("kv.attention_score", q, k, scale=scale, window=o.window, pool=o.pool)
     keep = b.op("kv.keep", k, *([scores] if scores is not None else []), count=count,
                 sinks=o.sinks, window=window, largest=o.method != "l2norm")
-    ret.set_operand(site.k_result, b.op("kv.select", k, keep))
-    ret.set_operand(site.v_result, b.op("kv.select", v, keep))
-    if o.method == "h2o":
-        _append_result(site, b.op("kv.select", scores, keep))
-    record(site, evict=o.method, ratio=o.ratio, kept=count)
+    kept_k, kept_v = b.op("kv.select", k, keep), b.op("kv.select", v, keep)
+    kept_scores = b.op("kv.select", scores, keep) if o.method == "h2o" else None
+    return kept_k, kept_v, kept_scores, count
 
 
-def _state_argument(site: Site) -> Value:
-    """@decode's H2O accumulator for this layer: [B, Hkv, S], the kept scores of the step
+def _state_argument(site: Site, past: Value) -> Value:
+    """@decode's H2O accumulator for this layer: [B, H, S], the kept scores of the step
     before, an argument after the caches (and after earlier layers' accumulators)."""
-    func, k = site.func, site.k
-    past = k.op.operands[0].type
-    arg = func.body.add_arg(TensorType(past.shape[:3], f32), f"h2o_scores_{site.layer}")
+    func = site.func
+    arg = func.body.add_arg(TensorType(past.type.shape[:3], f32), f"h2o_scores_{site.layer}")
     attrs = func.attributes.get("arg_attrs")
     if isinstance(attrs, ArrayAttr):
         func.attributes["arg_attrs"] = ArrayAttr(attrs.items + (DictAttr.of({}),))
     return arg
 
 
-def _append_result(site: Site, value: Value) -> None:
+def replace_results(site: Site, split: dict[int, list[Value]], extra: list[Value]) -> None:
+    """func.return with result i replaced by the values split[i] (in place) and `extra`
+    appended."""
     ret = site.ret
-    operands = list(ret.operands)
-    Builder.before_op(ret).insert(ReturnOp(operands + [value], loc=ret.loc))
+    operands = []
+    for i, value in enumerate(ret.operands):
+        operands += split.get(i, [value])
+    Builder.before_op(ret).insert(ReturnOp(operands + extra, loc=ret.loc))
     ret.drop_operand_uses()
     ret.detach()
 
