@@ -147,3 +147,17 @@ def test_weights_changed_in_place_are_seen_on_the_next_call():
         want = model(x)
     torch.testing.assert_close(out, want, atol=1e-5, rtol=0)
     assert len(graphs[0].programs) == 1  # recompiled in place of the stale one
+
+
+def test_a_dim_dynamo_makes_dynamic_compiles_once_per_shape():
+    """After a new batch size Dynamo passes the size as an int input; pimc fixes it per call
+    signature and keeps one program per shape."""
+    model = Mlp().eval()
+    backend, graphs = recording()
+    compiled = torch.compile(model, backend=backend)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", PimcFallbackWarning)
+        for rows in (4, 5, 6, 5):
+            x = torch.randn(rows, 16)
+            torch.testing.assert_close(compiled(x), model(x), atol=1e-5, rtol=0)
+    assert [len(g.programs) for g in graphs] == [1, 2]  # static 4; dynamic graph: 5 and 6
