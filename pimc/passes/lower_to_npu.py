@@ -20,12 +20,12 @@ import math
 from dataclasses import dataclass
 
 from pimc.errors import OptionError, PimcError
-from pimc.ir.attrs import StrAttr
 from pimc.ir.builder import Builder
 from pimc.ir.core import Operation
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.passes.base import Context, Pass
-from pimc.targets import Target, get_target
+from pimc.targets import Target
+from pimc.targets.load import module_target
 from pimc.targets.spec import DTYPE_BYTES, Xpu
 
 _KEEP = ("device", "cost")
@@ -144,14 +144,7 @@ class LowerToNpu(Pass):
                 _replace(op, _LOWERED[op.name], plan_gemm(k, n, xpu, f"pass '{self.name}'"))
 
     def _target(self, module: ModuleOp) -> Target:
-        name = self.target
-        if not name:
-            attr = module.attributes.get("pimc.target")
-            if not isinstance(attr, StrAttr):
-                raise OptionError("pass 'lower-to-npu' needs a target: give target=<preset or "
-                                  ".toml> or run place-devices first (it sets pimc.target)")
-            name = attr.value
-        target = get_target(name)
+        target = module_target(module, "pass 'lower-to-npu'", self.target, OptionError)
         if target.xpu is None or target.xpu.kind != "npu":
             raise OptionError(f"pass 'lower-to-npu': target '{target.name}' has no NPU; "
                               "expected an [xpu] with kind = \"npu\"")

@@ -21,17 +21,17 @@ import math
 from dataclasses import dataclass
 
 from pimc.errors import OptionError, PassFailure
-from pimc.ir.attrs import StrAttr
 from pimc.ir.builder import Builder
 from pimc.ir.core import Operation
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.printer import print_op
 from pimc.passes.base import Context, Pass
-from pimc.targets import Target, get_target
+from pimc.targets import Target
+from pimc.targets.load import module_target
 
 # Bytes per element of the PIM units' arithmetic (targets/spec.py DType names).
 _DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp8": 1}
-_KEEP = ("device", "cost")
+_KEEP = ("device", "cost", "subbatch")  # subbatch: sub-batch-interleave may run first
 
 
 def _device(op: Operation) -> str | None:
@@ -64,14 +64,7 @@ class LowerToPim(Pass):
                         "causal": op.attr("causal") or None, "scale": op.attr("scale")})
 
     def _target(self, module: ModuleOp) -> Target:
-        name = self.target
-        if not name:
-            attr = module.attributes.get("pimc.target")
-            if not isinstance(attr, StrAttr):
-                raise OptionError("pass 'lower-to-pim' needs a target: give target=<preset or "
-                                  ".toml> or run place-devices first (it sets pimc.target)")
-            name = attr.value
-        target = get_target(name)
+        target = module_target(module, "pass 'lower-to-pim'", self.target, OptionError)
         if target.pim is None or not target.memory.has_banks:
             raise OptionError(f"pass 'lower-to-pim': target '{target.name}' has no in-bank PIM "
                               "with a bank organisation to lay data out over")

@@ -46,6 +46,20 @@ def get_target(target: str | Path | Target) -> Target:
     return TARGETS.get(text)
 
 
+def module_target(module, who: str, explicit: str = "", error=TargetError) -> Target:
+    """The target a pass or backend works for: `explicit` (a preset or TOML path) if given,
+    else the module's `pimc.target` attribute, which place-devices sets. `who` starts the
+    error, raised as `error`, when there is neither."""
+    name = explicit
+    if not name:
+        attr = module.attributes.get("pimc.target")
+        if not isinstance(getattr(attr, "value", None), str):
+            raise error(f"{who} needs a target: give target=<preset or .toml> (pimc compile "
+                        "-t) or run place-devices first (it sets pimc.target)")
+        name = attr.value
+    return get_target(name)
+
+
 def load_target(path: str | Path) -> Target:
     try:
         data = Path(path).read_bytes()

@@ -138,7 +138,7 @@ def test_npusim_runs_the_backend_schedules(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["-t", "gpu-h100"], "npu backend: target 'gpu-h100' has no NPU"),
-    (["-t", "none"], "npu backend: the module has no pimc.target"),
+    (["-t", "none"], "npu backend needs a target"),
 ])
 def test_backend_errors(args, message, tmp_path, capsys):
     src = tmp_path / "mlp.mlir"

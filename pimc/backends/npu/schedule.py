@@ -5,13 +5,13 @@ from dataclasses import dataclass
 
 from pimc.errors import PimcError
 from pimc.ir import parse, print_module
-from pimc.ir.attrs import StrAttr
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.symbolic import sym
 from pimc.passes import PassManager
 from pimc.passes.lower_to_npu import NPU_GEMM_OPS, LowerToNpu, TilePlan, gemm_dims, plan_of
 from pimc.passes.place_devices import bindings_for
-from pimc.targets import Target, get_target
+from pimc.targets import Target
+from pimc.targets.load import module_target
 from pimc.targets.spec import DTYPE_BYTES
 
 def lower(module: ModuleOp) -> ModuleOp:
@@ -104,11 +104,7 @@ def _bind(dim, dims: dict[str, int], where: str) -> int:
 
 
 def _target(module: ModuleOp) -> Target:
-    attr = module.attributes.get("pimc.target")
-    if not isinstance(attr, StrAttr):
-        raise PimcError("npu backend: the module has no pimc.target; place it on a target with "
-                        "an NPU first (pimc compile -t TARGET, or the place-devices pass)")
-    target = get_target(attr.value)
+    target = module_target(module, "npu backend", error=PimcError)
     if target.xpu is None or target.xpu.kind != "npu":
         raise PimcError(f"npu backend: target '{target.name}' has no NPU; expected an [xpu] "
                         "with kind = \"npu\"")

@@ -21,10 +21,10 @@ from pimc.backends.pim.attention_stream import MAC_COMMAND, OPS, attention_strea
 from pimc.backends.pim.gemv_stream import GemvLayout
 from pimc.backends.pim.layout import DTYPE_BYTES, HBM3, PLACEMENT_OF, Geometry, PimOrg
 from pimc.errors import PimcError
-from pimc.ir.attrs import StrAttr
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.symbolic import sym
-from pimc.targets import Target, get_target
+from pimc.targets import Target
+from pimc.targets.load import module_target
 
 PLACEMENT = PLACEMENT_OF  # targets -> AttAcc's names
 
@@ -91,11 +91,7 @@ def emit_streams(module: ModuleOp, batch: int, context: int, layout: str) -> Pim
 
 
 def _target(module: ModuleOp) -> Target:
-    attr = module.attributes.get("pimc.target")
-    if not isinstance(attr, StrAttr):
-        raise PimcError("pim backend: the module has no pimc.target; run place-devices and "
-                        "lower-to-pim first")
-    target = get_target(attr.value)
+    target = module_target(module, "pim backend", error=PimcError)
     if target.pim is None or not target.memory.has_banks:
         raise PimcError(f"pim backend: target '{target.name}' has no [pim] over a bank "
                         "organisation ([memory] ranks, bank_groups, banks_per_group, rows, "
