@@ -54,8 +54,8 @@ def module_target(module, who: str, explicit: str = "", error=TargetError) -> Ta
     if not name:
         attr = module.attributes.get("pimc.target")
         if not isinstance(getattr(attr, "value", None), str):
-            raise error(f"{who} needs a target: give target=<preset or .toml> (pimc compile "
-                        "-t) or run place-devices first (it sets pimc.target)")
+            raise error(f"{who} needs a target: give target=<preset or .toml> "
+                        "(pimc compile -t) or run place-devices first (it sets pimc.target)")
         name = attr.value
     return get_target(name)
 
