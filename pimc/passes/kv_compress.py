@@ -57,7 +57,8 @@ from pimc.errors import OptionError, PassFailure, unknown_name_message
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.passes.base import Context, Pass
 from pimc.passes.kv_compress_rewrite import EVICTION, METHODS, rewrite
-from pimc.passes.kv_compress_sites import own_budget, sites
+from pimc.passes.kv_compress_heads import split_heads
+from pimc.passes.kv_compress_sites import Site, budget_symbol, own_budget, sites
 
 QUANT_BITS = (8, 4, 2)  # KIVI evaluates 4 and 2 bits (Liu et al. 2024, §4); 8 as a baseline
 PREFILL_ONLY = ("snapkv", "think")
@@ -100,20 +101,43 @@ class KvCompress(Pass):
                 "kv-compress: the module has no llm.attention over a KV cache (no @prefill/@decode "
                 "returning its caches; an encoder, or attention not raised: run raise-llm-ops "
                 "first)")
-        chosen = [s for s in found if self.compresses(s.layer)]
-        if self.method in EVICTION and self.ratio > 0 and len(set(self.pattern)) > 1:
-            for func in {id(s.func): s.func for s in chosen if s.decode}.values():
-                own_budget(func, [s for s in chosen if s.decode and s.func is func])
-        if self.method in PREFILL_ONLY:
-            if not any(not s.decode for s in found):
-                raise PassFailure(f"kv-compress: method={self.method} compresses the prompt's "
-                                  "cache in @prefill; the module has no prefill function")
-            chosen = [s for s in chosen if not s.decode]
+        if self.method in PREFILL_ONLY and all(s.decode for s in found):
+            raise PassFailure(f"kv-compress: method={self.method} compresses the prompt's "
+                              "cache in @prefill; the module has no prefill function")
+        policies = {id(s): self.policy(s) for s in found}
+        mixed = any(p != "C" for p in policies.values())
         options = self.resolved()
-        for site in chosen:
-            rewrite(site, options)
-        for func in {id(s.func): s.func for s in chosen}.values():
+        for func in {id(s.func): s.func for s in found}.values():
+            here = [s for s in found if s.func is func]
+            budget = budget_symbol(func)
+            if self.method in EVICTION and self.ratio > 0 and mixed:
+                own_budget(func, [s for s in here if s.decode and policies[id(s)] == "C"],
+                           budget)
+            for site in here:
+                policy = policies[id(site)]
+                if isinstance(policy, list):
+                    split_heads(site, policy, options, budget,
+                                evicts=self.method not in PREFILL_ONLY)
+                elif policy == "C" and not (site.decode and self.method in PREFILL_ONLY):
+                    rewrite(site, options)
             func.update_type()
+
+    def policy(self, site: Site) -> str | list[int]:
+        """"C" (compress the layer), "F" (full cache), or the KV heads to compress."""
+        if not self.pattern:
+            return "C"
+        items = [i for i in self.pattern.split("/") if i] if "/" in self.pattern \
+            else list(self.pattern)
+        item = items[site.layer % len(items)]
+        if len(item) == 1:
+            return item
+        heads = site.k.type.shape[1]
+        if len(item) != heads:
+            raise OptionError(f"pass 'kv-compress': option 'pattern' gives layer {site.layer} of "
+                              f"@{site.func.sym_name} {len(item)} head letters ('{item}'), but "
+                              f"it has {heads} KV heads")
+        compressed = [h for h, c in enumerate(item) if c == "C"]
+        return "F" if not compressed else "C" if len(compressed) == heads else compressed
 
     def check_options(self) -> None:
         where = "pass 'kv-compress'"
@@ -136,9 +160,13 @@ class KvCompress(Pass):
         if self.pool < 1 or self.pool % 2 == 0:
             raise OptionError(f"{where}: option 'pool' must be an odd kernel size >= 1, "
                               f"got {self.pool}")
-        if self.pattern and (set(self.pattern) - set("CF")):
+        if self.pattern and (set(self.pattern) - set("CF/") or not set(self.pattern) - {"/"}):
             raise OptionError(f"{where}: option 'pattern' takes one letter per layer, C "
-                              f"(compress) or F (full cache), got '{self.pattern}'")
+                              "(compress) or F (full cache), or per-layer groups of one letter "
+                              f"per KV head separated by '/', got '{self.pattern}'")
+        if "/" in self.pattern and self.method not in EVICTION:
+            raise OptionError(f"{where}: option 'pattern': per-head letters apply to the "
+                              f"eviction methods ({', '.join(EVICTION)}), not {self.method}")
 
     def compresses(self, layer: int) -> bool:
         return not self.pattern or self.pattern[layer % len(self.pattern)] == "C"

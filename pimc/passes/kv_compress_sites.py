@@ -18,8 +18,6 @@ class Site:
     func: FuncOp
     attention: Operation
     layer: int  # the attention's index in its function: the decoder layer
-    k_result: int  # which func.return operand is the present key cache
-    v_result: int
     decode: bool  # keys are concat(past argument, new rows): a step over a cache it was given
 
     @property
@@ -34,8 +32,22 @@ class Site:
     def v(self) -> Value:
         return self.attention.operands[2]
 
+    @property
+    def k_result(self) -> int:
+        """Which func.return operand is the present key cache (found again after every
+        rewrite, as splitting another layer's cache shifts the results)."""
+        return _result_of(self.ret, self.k)
+
+    @property
+    def v_result(self) -> int:
+        return _result_of(self.ret, self.v)
+
     def returned(self, which: str) -> Value:
         return self.ret.operands[self.k_result if which == "k" else self.v_result]
+
+
+def _result_of(ret: ReturnOp, value: Value) -> int:
+    return next(i for i, r in enumerate(ret.operands) if _derived(r, value))
 
 
 def is_append(v: Value) -> bool:
@@ -73,34 +85,41 @@ def sites(func: FuncOp) -> list[Site]:
     attentions = [op for op in func.body.ops if op.name in ("llm.attention", "pim.attention")]
     for layer, att in enumerate(attentions):
         k, v = att.operands[1], att.operands[2]
-        indices = []
         for value in (k, v):
-            hits = [i for i, r in enumerate(ret.operands) if _derived(r, value)]
-            if not hits:
+            if not any(_derived(r, value) for r in ret.operands):
                 what = "keys" if value is k else "values"
                 raise PassFailure(
                     f"kv-compress: @{func.sym_name} has no KV cache: the {what} of llm.attention "
                     f"#{layer} ({att.loc or 'no location'}) are not a result of the function, so "
                     "there is no cache to compress (an encoder?); kv-compress needs a decoder's @prefill/@decode that return their caches")
-            indices.append(hits[0])
         decode = is_append(k) or _quantised_append(k)
-        found.append(Site(func, att, layer, *indices, decode=decode))
+        found.append(Site(func, att, layer, decode=decode))
     return found
 
 
-def own_budget(func: FuncOp, decode_sites: list[Site]) -> None:
-    """Give the past caches of `decode_sites` their own length symbol (S_KV, or S_KV2, ... when
-    taken): a compressed layer's cache holds the budget the prompt set, while the full layers'
-    caches grow, so one symbol S cannot bind both across decode steps. Types downstream of the
-    renamed arguments are inferred again."""
+def budget_symbol(func: FuncOp) -> str:
+    """The length symbol of compressed caches in a @decode whose full caches grow with S: S_KV,
+    or S_KV2, ... when an earlier kv-compress took it."""
     used = set().union(*(free_symbols(a.type.shape) for a in func.args
                          if isinstance(a.type, TensorType)))
-    name = next(n for n in ("S_KV", *(f"S_KV{i}" for i in range(2, 100))) if n not in used)
+    return next(n for n in ("S_KV", *(f"S_KV{i}" for i in range(2, 100))) if n not in used)
+
+
+def own_budget(func: FuncOp, decode_sites: list[Site], name: str) -> None:
+    """Give the past caches of `decode_sites` their own length symbol `name`: a compressed
+    layer's cache holds the budget the prompt set, while the full layers' caches grow, so one
+    symbol S cannot bind both across decode steps. Types downstream of the renamed arguments are
+    inferred again."""
     for site in decode_sites:
         for cache in (site.k, site.v):
             past = _append_of(cache).operands[0]
             shape = past.type.shape
             past.type = past.type.with_shape(shape[:2] + (sym(name),) + shape[3:])
+    retype(func, name)
+
+
+def retype(func: FuncOp, name: str = "") -> None:
+    """Infer every op's result types again after argument types changed."""
     for op in func.body.ops:
         cls = type(op)
         if not isinstance(op, OpDef) or cls.infer is None or isinstance(op, ReturnOp):
