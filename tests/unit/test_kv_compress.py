@@ -272,22 +272,6 @@ def test_compressed_llama_runs_prefill_then_decode_steps(llama, pipeline):
         assert state[0].shape == (B, 2, 6, 16) and np.isfinite(logits).all()
 
 
-@pytest.mark.parametrize("method", ["l2norm", "snapkv,window=2"])
-def test_pattern_compresses_the_chosen_layers_only(llama, method):
-    module = with_pipeline(llama.ir, f"kv-compress{{method={method},pattern=FC}}")
-    types = [str(t) for t in module.func("prefill").function_type.results[1:]]
-    # results: keys of layers 0 and 1, then values of layers 0 and 1
-    assert types == ["tensor<Bx2xTx16xf32>", "tensor<Bx2x(T-T//2)x16xf32>"] * 2
-    # @decode: the compressed layer's past has its own length S_KV; the full layer's grows
-    logits, *caches = run(module, "prefill", llama_prefill(llama), llama.weights)
-    grows = "snapkv" in method
-    for step in range(2):
-        ids = logits[:, -1:].argmax(-1)
-        logits, *caches = run(module, "decode", [ids, np.full((B, 1), 12 + step), *caches],
-                              llama.weights)
-        assert [c.shape[2] for c in caches] == [13 + step, 6 + grows * (step + 1)] * 2
-
-
 def test_compile_with_kv_compress_interprets(llama, tmp_path):
     """pimc.compile(..., backend="null") with kv-compress in the pipeline; Program.interpret runs
     the compressed prefill and returns the kept caches and the H2O scores after them."""
