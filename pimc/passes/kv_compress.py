@@ -40,12 +40,17 @@ eviction per layer.
 eviction keeps every token (the kv ops stay, as identities), think keeps every channel, and
 quant inserts nothing (no bit width is lossless); for quant any other ratio is ignored.
 
-`pattern` picks the layers, DuoAttention/RazorAttention style: one letter per layer, `C`
-(compress) or `F` (full cache), repeated over the layers: `FC` compresses the odd layers, `FFC`
-every third. With a mixed pattern an evicting method gives the compressed layers' @decode past
-caches their own length symbol, S_KV: they hold the prompt's budget while the full layers' S
-grows. Per-head patterns (DuoAttention's streaming heads inside one layer) would need a
-cache per head group and are not supported yet: the pattern letters are per layer only.
+`pattern` picks layers and heads, DuoAttention/RazorAttention style (retrieval heads keep the
+full cache, streaming heads are compressed):
+- one letter per layer, `C` (compress) or `F` (full cache), repeated over the layers: `FC`
+  compresses the odd layers, `FFC` every third;
+- per-layer groups separated by `/`, each one letter for the whole layer or one letter per KV
+  head, repeated over the layers: `FC/` keeps KV head 0 of every layer whole and compresses
+  head 1; `CF/F` splits layer 0 and keeps every odd layer whole. A split layer has two caches,
+  its full heads' then its compressed heads', where it had one (kv_compress_heads.py); per-head
+  groups apply to the eviction methods.
+With a mixed pattern an evicting method gives the compressed caches in @decode their own length
+symbol, S_KV: they hold the prompt's budget while the full caches' S grows.
 """
 from __future__ import annotations
 
@@ -81,7 +86,7 @@ class KvCompress(Pass):
 
     Options: method, ratio (evicted fraction, [0, 1); 0 = no compression), bits (quant: 8, 4, 2),
     group (quant group size), sinks, window (-1: the method's default), pool (snapkv's kernel),
-    pattern (per-layer C/F letters, cycled)."""
+    pattern (C/F letters per layer, or per KV head in '/'-separated layer groups; cycled)."""
 
     name: ClassVar[str] = "kv-compress"
     method: str = ""
@@ -167,9 +172,6 @@ class KvCompress(Pass):
         if "/" in self.pattern and self.method not in EVICTION:
             raise OptionError(f"{where}: option 'pattern': per-head letters apply to the "
                               f"eviction methods ({', '.join(EVICTION)}), not {self.method}")
-
-    def compresses(self, layer: int) -> bool:
-        return not self.pattern or self.pattern[layer % len(self.pattern)] == "C"
 
     def resolved(self) -> KvCompress:
         """The options with the method's defaults filled in (window None: h2o's half count)."""
