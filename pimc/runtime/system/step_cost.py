@@ -16,8 +16,9 @@ each streaming its K/V once, which is bandwidth-bound; npusim's batched GEMM wou
 the B x heads GEMVs one after another, each paying the array's fill and drain.
 
 Sub-batches re-read the weights: NeuPIMs builds each stage's GEMMs as separate MatMul ops over
-the same parameters (src/StageProgram.cc init_SA_program: QKVgen#1 in stage A, QKVgen#2 in
-stage B, each `projection_block`/`ffn1_block`/`qkv_gen_block` a new MatMul), and each MatMul
+the same parameters (src/StageProgram.cc: the stage table, lines 27-30, puts QKVgen#1 in stage
+A and QKVgen#2 in stage B; init_SA_program makes each `projection_block`/`ffn1_block`/
+`qkv_gen_block` a new MatMul), and each MatMul
 loads its weight tiles from DRAM (src/operations/MatMul.cc initialize_instructions: a MOVIN of
 the weight tile per L1 tile), so pimc's per-sub-batch GEMMs each stream their weights too.
 
