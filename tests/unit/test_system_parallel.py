@@ -140,3 +140,21 @@ def test_cli_parallel_options_bad_values(args, message, capsys):
                  *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_pipelined_trace_has_no_overlap_per_track(gpt2, tmp_path):
+    import json
+    from collections import defaultdict
+    path = tmp_path / "trace.json"
+    out = simulate_requests(_copy(gpt2), get_target("neupims"), fixed_requests(4, 8, 5),
+                            SimOptions(tp=2, pp=2, sub_batches=2, policy="neupims"),
+                            trace_path=str(path))
+    assert out["iterations"] == 4
+    tracks = defaultdict(list)
+    for e in json.loads(path.read_text())["traceEvents"]:
+        if e["ph"] == "X":
+            tracks[(e["pid"], e["tid"])].append((e["ts"], e["ts"] + e["dur"]))
+    assert tracks
+    for spans in tracks.values():
+        spans.sort()
+        assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:]))
