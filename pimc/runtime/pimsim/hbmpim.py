@@ -3,9 +3,9 @@ W out x in, fp16, batch 1), ADD, MUL and RELU, run cycle by cycle on one pseudo-
 DRAMSim2-style controller (hbmpim_ctrl.py) with the SB / HAB / HAB_PIM mode machine and the PIM
 blocks (hbmpim_pim.py), optionally with data (functional mode).
 
-Kernel sequences: /work/shared/reference/pimsim/PIMSIM.md §6 (park in, SB->HAB, CRF programming,
-HAB->HAB_PIM, compute groups with barriers, HAB_PIM->HAB, HAB->SB, park out) and §6.1-6.3 (data
-layout, tiling). Every PIM channel receives the same command stream (PIMSIM.md §8: PIM cycles
+Kernel sequences: backends/pim/hbmpim_stream.py, the host transactions of PIMSIM.md §6 (park in,
+SB->HAB, CRF programming, HAB->HAB_PIM, compute groups with barriers, HAB_PIM->HAB, HAB->SB, park
+out; §6.1-6.3 data layout and tiling), the same stream `--emit pim-cmds` prints. Every PIM channel receives the same command stream (PIMSIM.md §8: PIM cycles
 depend only on the work per channel), so one channel is simulated for timing and the data of all
 channels rides along (leading axis) in functional mode.
 
@@ -19,16 +19,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pimc.backends.pim.hbmpim_stream import (BANKS, _epilogue, _park, eltwise_tiles,
+                                             eltwise_txns, gemv_tiles, gemv_txns,
+                                             placement_txns)
 from pimc.errors import PimcError
-from pimc.runtime.pimsim.hbmpim_ctrl import (BAR, HAB_TO_SB_ROW, REG_ROW, SB_TO_HAB_ROW,
-                                             Channel, Timing, Txn)
-from pimc.runtime.pimsim.hbmpim_pim import BANKS, COLS, LANES, Device, program
+from pimc.runtime.pimsim.hbmpim_ctrl import Channel, Timing
+from pimc.runtime.pimsim.hbmpim_pim import Device
 
 KERNELS = ("gemv", "add", "mul", "relu")
-PARK_ROW = 1 << 12  # park in / out row 0x1000 (PIMSIM.md §4)
-NORMAL_ROWS = 1 << 12  # rows 0..0xFFF hold data; rows with bit 12 set are mode / register rows
-ELT_ROWS = (0, 128, 256)  # input 0, input 1, result (PIMSIM.md §6.2)
-GRFS = 8
+# _park and _epilogue: tests build mode-machine sequences from them
+__all__ = ["KERNELS", "HbmPimResult", "run_kernel", "run_kernel_for_target", "pimsim_spec",
+           "trace_rows", "compare_trace", "_park", "_epilogue"]
 
 
 def pimsim_spec():
@@ -37,147 +38,6 @@ def pimsim_spec():
     from pimc.runtime.pimsim.presets import get_spec
     spec = get_spec("hbm2-pim")
     return dataclasses.replace(spec, params={**spec.params, "tRTP": 3})
-
-
-def _safe(row: int, col: int) -> tuple[int, int]:
-    """PIMSimulator's addrGenSafe: a column past the row's 32 wraps into the next row."""
-    return row + col // COLS, col % COLS
-
-
-def _group(out, write, bank, row, col, tag, n=GRFS, barrier=True, data=None):
-    for k in range(n):
-        r, c = _safe(row, col + k)
-        out.append(Txn(write, bank, r, c, tag, None if data is None else data[k]))
-    if barrier:
-        out[-1].tag += BAR
-
-
-def _park(out, name: str) -> None:
-    for ba in range(4):
-        for bg in range(4):
-            tag = f"{name}_"
-            if bg == 0 and ba == 0:
-                tag = "START_" + tag
-            elif bg == 3 and ba == 3:
-                tag = "END_" + tag
-            out.append(Txn(False, bg * 4 + ba, PARK_ROW, 0, tag))
-    out[-1].tag += BAR
-
-
-def _prologue(out, crf) -> None:
-    _park(out, "PARK_IN")
-    for i, (bank, tag) in enumerate(((0, "START_SB_TO_HAB_"), (1, ""), (8, ""), (9, "END_SB_TO_HAB_"))):
-        out.append(Txn(True, bank, SB_TO_HAB_ROW, 0x1F, tag))
-    out[-1].tag += BAR
-    for i in range(0, len(crf), 8):
-        out.append(Txn(True, 1, REG_ROW, 4 + i // 8, "PROGRAM_CRF", crf[i:i + 8]))
-    out[-1].tag += BAR
-
-
-def _pim_mode(out, on: bool, toggle: int = 0, zero_b: bool = False) -> None:
-    ctrl = dict(pim_op=on, toggle=toggle, zero_grf_a=False, zero_grf_b=zero_b)
-    out.append(Txn(True, 0, REG_ROW, 0, "PIM" + BAR, ctrl))
-
-
-def _epilogue(out) -> None:
-    out.append(Txn(True, 0, HAB_TO_SB_ROW, 0x1F, "START_HAB_TO_SB"))
-    out.append(Txn(True, 1, HAB_TO_SB_ROW, 0x1F, "END_HAB_TO_SB" + BAR))
-    _park(out, "PARK_OUT")
-
-
-def eltwise_tiles(kernel: str, elements: int, channels: int) -> int:
-    per_tile = BANKS * GRFS * LANES * channels  # 2048 elements per channel per tile
-    if elements <= 0 or elements % per_tile:
-        raise PimcError(f"--elements: {kernel} on HBM-PIM needs a positive multiple of "
-                        f"{per_tile} (16 banks x 8 bursts x 16 lanes x {channels} channels); "
-                        f"got {elements}")
-    n_tile = elements // per_tile
-    if n_tile * GRFS > (ELT_ROWS[1] - ELT_ROWS[0]) * COLS:
-        raise PimcError(f"--elements: {elements} {kernel} elements need {n_tile * GRFS // COLS} "
-                        f"DRAM rows per bank and operand; HBM-PIM's layout leaves "
-                        f"{ELT_ROWS[1] - ELT_ROWS[0]} (max {per_tile * 512} elements on "
-                        f"{channels} channels)")
-    return n_tile
-
-
-def eltwise_txns(kernel: str, n_tile: int) -> list[Txn]:
-    kind = kernel.upper()
-    out: list[Txn] = []
-    _prologue(out, program(kind, n_tile))
-    _pim_mode(out, True)
-    in0, in1, res = ELT_ROWS
-    for i in range(n_tile):
-        c = GRFS * i
-        if kind == "RELU":
-            _group(out, False, 0, in0, c, "FILL&ReLU")
-            _group(out, True, 0, res, c, "GRF_A_TO_EVEN_BANK")
-            _group(out, False, 1, in0, c, "FILL&ReLU")
-            _group(out, True, 1, res, c, "GRF_B_TO_ODD_BANK")
-            continue
-        for b in range(2):
-            _group(out, False, b, in0, c, "BANK_TO_GRF_")
-            _group(out, False, b, in1, c, "ADD")
-            _group(out, True, b, res, c, "GRF_TO_BANK")
-    _pim_mode(out, False)
-    _epilogue(out)
-    return out
-
-
-def placement_txns(kernel: str, elements: int, channels: int) -> list[Txn]:
-    """The operand writes of PIMSimulator's functional flow (preloadNoReplacement: bursts in
-    address order, Scheme8 puts consecutive bursts on consecutive channels, then banks, bank
-    groups, columns, rows), for one channel."""
-    n, out = elements // LANES // channels, []
-    for base in ELT_ROWS[:1 if kernel == "relu" else 2]:
-        for b in range(n):
-            colg = b // BANKS
-            out.append(Txn(True, (b // 4) % 4 * 4 + b % 4, base + colg // COLS, colg % COLS))
-    return out
-
-
-def gemv_tiles(rows: int, cols: int, channels: int) -> tuple[int, int]:
-    if rows <= 0 or cols <= 0:
-        raise PimcError(f"--rows/--cols: GEMV needs positive sizes; got {rows} x {cols}")
-    if cols % LANES:
-        raise PimcError(f"--cols: GEMV inputs must be a multiple of {LANES} (one fp16 burst); got {cols}")
-    n_out = -(-rows // (GRFS * 8 * channels))
-    n_in = -(-cols // (GRFS * LANES))
-    need = (n_out * (n_in // 2) * 64 + n_out * GRFS) // COLS + 1
-    need = max(need, (n_out * -(-n_in // 2) * 64) // COLS + 1)
-    if need > NORMAL_ROWS:
-        raise PimcError(f"--rows/--cols: a {rows} x {cols} GEMV needs {need} DRAM rows per bank "
-                        f"on {channels} channels; HBM-PIM has {NORMAL_ROWS} data rows")
-    return n_out, n_in
-
-
-def tiles_per_out(n_in: int, parity: int) -> int:
-    """Input tiles per output tile in the even (parity 0) or odd bank. PIMSimulator uses
-    n_in // 2 for both, which overlaps the even bank's tiles when n_in is odd and there is more
-    than one output tile; the cycles are the same either way."""
-    return -(-n_in // 2) if parity == 0 else n_in // 2
-
-
-def gemv_txns(n_out: int, n_in: int, x_bursts=None) -> list[Txn]:
-    out: list[Txn] = []
-    _prologue(out, program("GEMV", even_jumps=GRFS * -(-n_in // 2) - 1,
-                           odd_jumps=GRFS * (n_in // 2) - 1 if n_in > 1 else -1))
-    for j in range(n_out):
-        _pim_mode(out, True, zero_b=True)
-        for parity in (0, 1):
-            for i in range(parity, n_in, 2):
-                data = None if x_bursts is None else x_bursts[i * GRFS:(i + 1) * GRFS]
-                for g in range(GRFS):
-                    out.append(Txn(True, 1, REG_ROW, 8 + g, "WRIO_TO_GRF_",
-                                   None if data is None else data[g]))
-                out[-1].tag += BAR
-                col = GRFS * GRFS * (i // 2 + j * tiles_per_out(n_in, parity))
-                for c_idx in range(0, 64, 8):
-                    _group(out, False, parity, 0, col + c_idx, "MAC_")
-        col = n_out * (n_in // 2) * 64 + j * GRFS
-        _group(out, True, 1, 0, col, "GRFB_TO_BANK_")
-        _pim_mode(out, False)
-    _epilogue(out)
-    return out
 
 
 @dataclass

@@ -30,22 +30,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pimc.backends.pim.hbmpim_stream import BAR, Txn
+
 IDLE, ACTIVE, PRECHARGING, REFRESHING = 0, 1, 2, 3
 SB, HAB, HAB_PIM = "SB", "HAB", "HAB_PIM"
-REG_ROW, SB_TO_HAB_ROW, HAB_TO_SB_ROW = 0x3FFF, 0x17FF, 0x1FFF
-BAR = "BAR"
-
-
-@dataclass
-class Txn:
-    """One host transaction: a 32-byte READ or WRITE to (flat bank, row, column)."""
-
-    write: bool
-    bank: int  # flat bank 0..15 = bank group * 4 + bank
-    row: int
-    col: int
-    tag: str = ""
-    data: object = None  # control burst (dict) for register writes
 
 
 @dataclass

@@ -6,16 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from pimc.backends.pim.hbmpim_stream import COLS, ELT_ROWS, GRFS, LANES, tiles_per_out
 from pimc.errors import PimcError
-from pimc.runtime.pimsim.hbmpim_pim import COLS, LANES, Device
-
-
-def tiles_per_out(n_in: int, parity: int) -> int:
-    from pimc.runtime.pimsim.hbmpim import tiles_per_out as f
-    return f(n_in, parity)
-
-ELT_ROWS = (0, 128, 256)
-GRFS = 8
+from pimc.runtime.pimsim.hbmpim_pim import Device
 
 
 def _burst_coords(n_bursts: int, channels: int):

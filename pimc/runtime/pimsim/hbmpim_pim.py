@@ -9,70 +9,15 @@ command on all of them at once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from pimc.runtime.pimsim.hbmpim_ctrl import (HAB, HAB_PIM, HAB_TO_SB_ROW, REG_ROW, SB,
-                                             SB_TO_HAB_ROW, Issued)
+from pimc.backends.pim.hbmpim_stream import (BANKS, BLOCKS, COLS, EVEN, GRFS, HAB_TO_SB_ROW,
+                                             LANES, REG_ROW, SB_TO_HAB_ROW, Instr, program)
+from pimc.runtime.pimsim.hbmpim_ctrl import HAB, HAB_PIM, SB, Issued
 
-BLOCKS, GRFS, LANES, COLS, BANKS = 8, 8, 16, 32, 16
 NORMAL_ROW_BIT = 1 << 12  # rows with this bit set are plain accesses, never PIM triggers
-EVEN, ODD = "EVEN_BANK", "ODD_BANK"
-
-
-@dataclass(frozen=True)
-class Instr:
-    """One CRF entry. op: FILL, ADD, MUL, MAC, NOP, JUMP, EXIT. `dst`/`src0` are "GRF_A" or
-    "GRF_B", `bank` EVEN_BANK or ODD_BANK; `count` is NOP's repeat or JUMP's loop count,
-    `offset` how many entries JUMP goes back."""
-
-    op: str
-    dst: str = ""
-    src0: str = ""
-    bank: str = ""
-    auto: bool = False
-    relu: bool = False
-    count: int = 0
-    offset: int = 0
-
-    def repeats(self) -> int:
-        if self.op == "NOP":
-            return self.count + 1
-        return 8 if self.op == "FILL" or self.auto else 1
-
-    def text(self, pc: int) -> str:
-        if self.op == "NOP":
-            return f"NOP {self.count + 1}x"
-        if self.op == "JUMP":
-            return f"JUMP {self.count}x [PC - {self.offset + 1}]"
-        if self.op == "EXIT":
-            return "EXIT"
-        if self.op == "FILL":
-            return f"FILL {self.dst}[0], {self.bank}" + (", relu" if self.relu else "")
-        return f"{self.op} {self.dst}[0], {self.src0}[0], {self.bank}" + (", auto" if self.auto else "")
-
-
-def program(kernel: str, n_tile: int = 1, even_jumps: int = 0, odd_jumps: int = 0) -> list[Instr]:
-    """The CRF program PIMSimulator's host writes for a kernel (PIMSIM.md §6)."""
-    if kernel in ("ADD", "MUL"):
-        p = [Instr("FILL", "GRF_A", bank=EVEN), Instr(kernel, "GRF_A", "GRF_A", EVEN, auto=True),
-             Instr("NOP", count=7),
-             Instr("FILL", "GRF_B", bank=ODD), Instr(kernel, "GRF_B", "GRF_B", ODD, auto=True),
-             Instr("NOP", count=7)]
-    elif kernel == "RELU":
-        p = [Instr("FILL", "GRF_A", bank=EVEN, relu=True), Instr("NOP", count=7),
-             Instr("FILL", "GRF_B", bank=ODD, relu=True), Instr("NOP", count=7)]
-    elif kernel == "GEMV":
-        p = [Instr("MAC", "GRF_B", "GRF_A", EVEN, auto=True), Instr("JUMP", count=even_jumps, offset=1)]
-        if odd_jumps >= 0:
-            p += [Instr("MAC", "GRF_B", "GRF_A", ODD, auto=True), Instr("JUMP", count=odd_jumps, offset=1)]
-        return p + [Instr("NOP", count=7), Instr("EXIT")]
-    else:
-        raise ValueError(kernel)
-    if n_tile > 1:
-        p.append(Instr("JUMP", count=n_tile - 1, offset=len(p)))
-    return p + [Instr("EXIT")]
+# program: the CRF programs are the backend's (hbmpim_stream); tests read them from here too
+__all__ = ["Device", "Instr", "program", "BANKS", "BLOCKS", "COLS", "GRFS", "LANES"]
 
 
 class Device:
