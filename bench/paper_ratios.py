@@ -2,6 +2,7 @@
 
     python bench/paper_ratios.py            # the ratios, the ablations, then the serving timing
     python bench/paper_ratios.py --quick    # gpt3-7b only, no 175B serving run
+    python bench/paper_ratios.py --quick --cost-model sim --name paper_ratios.sim
 
 NeuPIMs (Heo et al., ASPLOS'24, arXiv:2403.00579) reports 3x over GPU-only, 2.4x over NPU-only
 and 1.6x over naive NPU+PIM. Its setup, from casys-kaist/NeuPIMs:
@@ -231,6 +232,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="gpt3-7b only, no serving timing")
     ap.add_argument("--cost-model", default="roofline", help="roofline or sim")
+    ap.add_argument("--name", default="paper_ratios",
+                    help="results file stem under bench/results (another run keeps this one's)")
     args = ap.parse_args(argv)
     start = time.perf_counter()
     models = NEUPIMS_CONFIGS[:1] if args.quick else NEUPIMS_CONFIGS
@@ -247,9 +250,9 @@ def main(argv=None) -> int:
         res["serving"] = serving_timing()
     res["bench_seconds"] = time.perf_counter() - start
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "paper_ratios.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     text = markdown(res)
-    (RESULTS / "paper_ratios.md").write_text(text)
+    (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
     return 0
 

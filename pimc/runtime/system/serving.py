@@ -84,6 +84,8 @@ def fixed_requests(batch: int, prompt_len: int, gen_len: int) -> list[Request]:
 class StepModel:
     """Step times of a placed module on a target, memoised (see the module docstring)."""
 
+    tp = pp = 1  # class defaults: a subclass with its own step() need not set them
+
     def __init__(self, module: ModuleOp, target: Target, cost_model: str = "roofline",
                  context_bucket: int = 64, element_bits: int | None = None, tp: int = 1,
                  pp: int = 1, npusim: bool = False, pim_timing: str = "cost-model"):
@@ -98,7 +100,7 @@ class StepModel:
     @property
     def devices(self) -> int:
         """Devices the whole system has: every shard of every stage."""
-        return getattr(self, "tp", 1) * getattr(self, "pp", 1)
+        return self.tp * self.pp
 
     def step(self, phase: str, batch: int, context: int) -> tuple[list[Task], Schedule]:
         if phase not in self.funcs:
