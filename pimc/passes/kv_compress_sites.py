@@ -91,7 +91,8 @@ def sites(func: FuncOp) -> list[Site]:
                 raise PassFailure(
                     f"kv-compress: @{func.sym_name} has no KV cache: the {what} of llm.attention "
                     f"#{layer} ({att.loc or 'no location'}) are not a result of the function, so "
-                    "there is no cache to compress (an encoder?); kv-compress needs a decoder's @prefill/@decode that return their caches")
+                    "there is no cache to compress (an encoder?); kv-compress needs a decoder's "
+                    "@prefill/@decode that return their caches")
         decode = is_append(k) or _quantised_append(k)
         found.append(Site(func, att, layer, decode=decode))
     return found

@@ -16,9 +16,9 @@ from pimc.ir.core import Operation, Value
 from pimc.ir.dialects.builtin import ModuleOp, ReturnOp
 from pimc.ir.types import TensorType
 from pimc.ir import reference_ops as ref
-from pimc.runtime import kv_ops
 from pimc.ir.shape_binding import Bindings
 from pimc.ir.weights import NUMPY_DTYPES, WeightsStore
+from pimc.runtime import kv_ops
 
 Kernel = Callable[["_Frame", Operation, list[np.ndarray]], list[np.ndarray]]
 
