@@ -3,7 +3,8 @@
 One stage, `pim-cmds`: every `pim.attention` and `pim.gemv` becomes the request stream of one HBM
 stack (emit.py; the stacks run the same stream side by side on their share), laid over the
 target's organisation (layout.py): attention head-per-channel (attention_pimc.py), GEMV row-tiled
-(gemv_stream.py). Concrete shapes come from the backend options `batch` and `context` (the dims
+(gemv_stream.py); on Samsung HBM-PIM, PIMSimulator's kernel transactions per pseudo-channel
+(hbmpim_stream.py). Concrete shapes come from the backend options `batch` and `context` (the dims
 B and S), as place-devices uses them; `layout` is `pimc` (default) or `attacc` (AttAcc's
 generator on its HBM3 stack, quirks included, for like-for-like validation).
 """

@@ -5,10 +5,13 @@ Every stream is one stack's (the stacks run the same stream side by side on thei
   attention stores each KV head once per query head it serves (the head-per-channel stream has
   no shared-KV mode). layout "attacc" is AttAcc's generator, MHA on its HBM3 stack only.
 - pim.gemv: the row-tiled stream of gemv_stream.py with lower-to-pim's rows_per_unit.
-- Samsung HBM-PIM (one PIM block per two banks, PIMSIM.md §2) runs its own kernel sequence,
-  which runtime/pimsim/hbmpim.py generates; the stream here names the kernel calls: a GEMV per
-  input vector, and per head a score GEMV (K q) and a context GEMV (V^T p) with the softmax on
-  the host (the PIM blocks have no exponent unit).
+- Samsung HBM-PIM (one PIM block per two banks, PIMSIM.md §2) runs PIMSimulator's kernel
+  sequences (hbmpim_stream.py, the transactions runtime/pimsim/hbmpim.py simulates): a GEMV per
+  input vector, and per (sequence, query head) a score GEMV (K q) and a context GEMV (V^T p)
+  with the softmax on the host (the PIM blocks have no exponent unit). A kernel spans every
+  pseudo-channel of every stack, each receiving the same transactions (PIMSIM.md §8), so the
+  stream printed is one pseudo-channel's, one line per transaction, each kernel call headed by
+  its name.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import numpy as np
 
 from pimc.backends.pim.attention_stream import MAC_COMMAND, OPS, attention_stream, stream_counts
 from pimc.backends.pim.gemv_stream import GemvLayout
+from pimc.backends.pim.hbmpim_stream import BANKS, gemv_stream, stream_lines, txn_counts
 from pimc.backends.pim.layout import DTYPE_BYTES, HBM3, PLACEMENT_OF, Geometry, PimOrg
 from pimc.errors import PimcError
 from pimc.ir.dialects.builtin import ModuleOp
@@ -32,26 +36,37 @@ PLACEMENT = PLACEMENT_OF  # targets -> AttAcc's names
 @dataclass
 class KernelStream:
     """One pim op's commands for one HBM stack, with what it was generated from. `calls` replaces
-    `stream` where the target runs vendor kernels (Samsung HBM-PIM)."""
+    `stream` where the target runs vendor kernels (Samsung HBM-PIM): (call, its transactions on
+    one pseudo-channel, hbmpim_stream.Txn) in order; a host step has no transactions."""
 
     where: str  # @func, op name and location
     shape: dict
     placement: str
     stream: np.ndarray | None
     kind: str = "attention"
-    calls: list[str] = field(default_factory=list)
+    calls: list[tuple[str, list]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         if self.stream is None:
-            return {"kernel calls": len(self.calls)}
+            counts = {"kernel calls": sum(1 for _, txns in self.calls if txns)}
+            for k, v in txn_counts([t for _, txns in self.calls for t in txns]).items():
+                counts[k] = counts.get(k, 0) + v
+            return counts
         return stream_counts(self.stream, self.placement)
 
     def text(self) -> str:
-        head = (f"// {self.where}: " + ", ".join(f"{k} {v}" for k, v in self.shape.items()) +
-                (f"; {len(self.stream)} requests: " if self.stream is not None else "; ") +
-                ", ".join(f"{k} {v}" for k, v in self.counts().items()))
         if self.stream is None:
-            return "\n".join([head, *self.calls])
+            counts = self.counts()
+            calls = counts.pop("kernel calls")
+            size = f"{calls} kernel call{'s' * (calls != 1)}, " \
+                f"{counts['RD'] + counts['WR']} transactions per pseudo-channel: "
+        else:
+            counts, size = self.counts(), f"{len(self.stream)} requests: "
+        head = (f"// {self.where}: " + ", ".join(f"{k} {v}" for k, v in self.shape.items()) +
+                "; " + size + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        if self.stream is None:
+            return "\n".join([head, *(line for call, txns in self.calls
+                                       for line in (call, *stream_lines(txns)))])
         names = [MAC_COMMAND[self.placement] if name == "MAC" else name for name in OPS]
         lines = [head]
         for r in self.stream:
@@ -142,11 +157,20 @@ def _attention(op, dims: dict, target: Target, layout: str, where: str) -> Kerne
             f"MHA on its 16-channel HBM3 stack; this op has {hq} query / {hkv} KV heads on "
             f"{target.memory.standard} with {target.memory.channels} channels (use --layout pimc)")
     if samsung(target):
+        # every (sequence, query head) in turn on all pseudo-channels, as pim_kernels times it
+        shape = {"context": length, "heads": b * hq, "head_dim": d, **_samsung_shape(target)}
+        if hq != hkv:
+            shape["kv_heads"] = hkv
         shape["dtype"] = target.pim.dtype
-        calls = [f"PIM_GEMV rows {length} cols {d}  // scores K q",
-                 "HOST_SOFTMAX",
-                 f"PIM_GEMV rows {d} cols {-(-length // 16) * 16}  // context V^T p"]
-        return KernelStream(where, shape, "BA", None, "attention", calls * heads)
+        padded = -(-length // 16) * 16  # p over whole 16-lane bursts (hbmpim_stream.LANES)
+        scores = _samsung_gemv(length, d, target, where)
+        context = _samsung_gemv(d, padded, target, where)
+        calls = []
+        for h in range(b * hq):
+            calls += [(f"PIM_GEMV rows {length} cols {d}  // head {h}: scores K q", scores),
+                      (f"HOST_SOFTMAX  // head {h}", []),
+                      (f"PIM_GEMV rows {d} cols {padded}  // head {h}: context V^T p", context)]
+        return KernelStream(where, shape, "BA", None, "attention", calls)
     if layout == "pimc":
         _check_units(target, where)
     stream = attention_stream(length, heads, d, _dbyte(target), placement, layout,
@@ -168,8 +192,10 @@ def _gemv(op, dims: dict, target: Target, where: str) -> KernelStream:
     rows, cols = _bound(op.operands[1].type.shape, dims)
     batch = math.prod(xshape[:-1])
     if samsung(target):
-        shape = {"batch": batch, "rows": rows, "cols": cols, "stacks": target.memory.stacks}
-        calls = [f"PIM_GEMV rows {rows} cols {cols}  // input vector {i}" for i in range(batch)]
+        shape = {"batch": batch, "rows": rows, "cols": cols, **_samsung_shape(target)}
+        txns = _samsung_gemv(rows, cols, target, where)
+        calls = [(f"PIM_GEMV rows {rows} cols {cols}  // input vector {i}", txns)
+                 for i in range(batch)]
         return KernelStream(where, shape, "BA", None, "gemv", calls)
     _check_units(target, where)
     org, placement = PimOrg.of(target), PLACEMENT[target.pim.placement]
@@ -179,3 +205,23 @@ def _gemv(op, dims: dict, target: Target, where: str) -> KernelStream:
     shape = {"batch": batch, "rows": rows, "cols": cols, "rows_per_unit": rpu,
              "rows_in_stack": in_stack, "stacks": target.memory.stacks}
     return KernelStream(where, shape, placement, lay.stream(), "gemv")
+
+
+def _samsung_channels(target: Target) -> int:
+    m = target.memory
+    if m.bank_groups * m.banks_per_group != BANKS:
+        raise NotImplementedError(
+            f"pim backend: '{target.name}' has {m.bank_groups * m.banks_per_group} banks per "
+            f"pseudo-channel; the HBM-PIM kernel sequences drive {BANKS} (PIMSIM.md §1)")
+    return m.total_channels * m.pseudo_channels
+
+
+def _samsung_shape(target: Target) -> dict:
+    return {"stacks": target.memory.stacks, "pseudo_channels": _samsung_channels(target)}
+
+
+def _samsung_gemv(rows: int, cols: int, target: Target, where: str) -> list:
+    try:
+        return gemv_stream(rows, cols, _samsung_channels(target))
+    except PimcError as err:
+        raise PimcError(f"pim backend: {where} on '{target.name}': {err}") from None

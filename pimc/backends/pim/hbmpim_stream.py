@@ -264,6 +264,8 @@ def txn_line(t: Txn) -> str:
     row = f"row0x{t.row:X}" if t.row >= NORMAL_ROWS else f"row{t.row}"
     line = (f"{t.op or 'TXN'} {'WR' if t.write else 'RD'} bg{t.bank // 4} ba{t.bank % 4} {row} "
             f"col{t.col}" + (" barrier" if t.barrier else ""))
+    if t.op == "HAB_TO_HAB_PIM" and t.data and t.data.get("zero_grf_b"):
+        line += "  // zero GRF_B"  # the control burst's byte 21 (PIMSIM.md §4)
     if t.op == "CRF" and t.data:
         first = (t.col - 4) * 8  # the burst at column 4 + k holds entries 8k .. 8k + 7
         line += "  // " + "; ".join(ins.text(first + i) for i, ins in enumerate(t.data))
