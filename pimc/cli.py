@@ -16,6 +16,7 @@ from pimc.cli_analyze import analyze
 from pimc.cli_dram import dram
 from pimc.cli_pim import pim_kernel
 from pimc.cli_simulate import simulate
+from pimc.cli_sweep import sweep
 from pimc.cli_targets import targets_app
 from pimc.errors import PimcError
 from pimc.output import split_chunks, write_atomically
@@ -27,6 +28,7 @@ app.command()(analyze)
 app.command()(dram)
 app.command("pim-kernel")(pim_kernel)
 app.command()(simulate)
+app.command()(sweep)
 
 
 def _version(value: bool) -> None:
