@@ -145,3 +145,65 @@ def test_golden_attention_stream():
             *(f"MACAB {at.format(0, 1024, c)}" for c in range(3)), "BARRIER",
             f"MVSB {at.format(0, 1024, 0)}", f"MVSB {at.format(1, 1024, 0)}"]
     assert _text(lay.stream(), "attention") == want
+
+
+def _hbmpim_group(op, rw, bank, row, cols, barrier=True):
+    lines = [f"{op} {rw} bg{bank // 4} ba{bank % 4} {row} col{c}" for c in cols]
+    return lines[:-1] + [lines[-1] + " barrier"] if barrier else lines
+
+
+def test_golden_hbmpim_gemv_stream():
+    """y = W x, W 128 x 256 on one HBM-PIM pseudo-channel, written out from PIMSIM.md §4 and
+    §6.1: an output tile is 8 rows x 8 blocks = 64 outputs (2 tiles), an input tile 128 inputs
+    (2 tiles: 0 in the even banks, MACs at BG0/BA0; 1 in the odd, BG0/BA1). Output tile j's
+    64 weight bursts per bank are 2 DRAM rows (2j, 2j + 1), read in 8 barrier-closed groups
+    of 8 after 8 GRF_A writes (row 0x3FFF cols 8..15); its 8 results go to the odd banks
+    after the weights (burst 2 x 64 + 8j: row 4, columns 8j..8j + 7)."""
+    from pimc.backends.pim.hbmpim_stream import gemv_stream, stream_lines
+
+    def park(name):  # row 0x1000 of all 16 banks, in PIMSimulator's order (groups inner)
+        lines = [f"{name} RD bg{bg} ba{ba} row0x1000 col0" for ba in range(4) for bg in range(4)]
+        return lines[:-1] + [lines[-1] + " barrier"]
+
+    want = park("PARK_IN")
+    want += [f"SB_TO_HAB WR bg{bg} ba{ba} row0x17FF col31" for bg, ba in
+             ((0, 0), (0, 1), (2, 0), (2, 1))]
+    want[-1] += " barrier"
+    # 6 CRF entries in one burst; each MAC loops 8 x (input tiles of its parity) - 1 times
+    want.append("CRF WR bg0 ba1 row0x3FFF col4 barrier  // MAC GRF_B[0], GRF_A[0], EVEN_BANK, "
+                "auto; JUMP 7x [PC - 2]; MAC GRF_B[0], GRF_A[0], ODD_BANK, auto; "
+                "JUMP 7x [PC - 2]; NOP 8x; EXIT")
+    for j in range(2):
+        want.append("HAB_TO_HAB_PIM WR bg0 ba0 row0x3FFF col0 barrier  // zero GRF_B")
+        for bank in (0, 1):
+            want += _hbmpim_group("WR_GRF_A", "WR", 1, "row0x3FFF", range(8, 16))
+            for burst in range(0, 64, 8):
+                row = 2 * j + burst // 32
+                want += _hbmpim_group("MAC", "RD", bank, f"row{row}",
+                                      range(burst % 32, burst % 32 + 8))
+        want += _hbmpim_group("STORE_GRF_B", "WR", 1, "row4", range(8 * j, 8 * j + 8))
+        want.append("HAB_PIM_TO_HAB WR bg0 ba0 row0x3FFF col0 barrier")
+    want += ["HAB_TO_SB WR bg0 ba0 row0x1FFF col31", "HAB_TO_SB WR bg0 ba1 row0x1FFF col31 barrier"]
+    want += park("PARK_OUT")
+    txns = gemv_stream(128, 256, channels=1)
+    assert stream_lines(txns) == want
+    assert len(want) == 39 + 2 * (1 + 2 * (8 + 64) + 8 + 1) == 347
+
+
+@pytest.mark.parametrize("rows, cols, channels, n_out, n_in", [
+    (4096, 4096, 64, 1, 32),  # results_subset.csv's GEMV: one 4096-row output tile
+    (100, 384, 1, 2, 3),  # an odd number of input tiles: the odd banks hold one fewer
+    (8192, 16, 64, 2, 1),  # one input burst still fills a tile (padded)
+])
+def test_hbmpim_gemv_counts_by_hand(rows, cols, channels, n_out, n_in):
+    """PIMSIM.md §6.1: per output tile a switch in and out, 8 GRF_A writes and 64 MACs per input
+    tile, 8 result writes; once: 16 + 16 park reads, 4 + 2 mode writes and the CRF (6 entries,
+    4 with one input tile: one burst). Barriers: 5 fixed; per output tile 2 switches, 1 + 8 per
+    input tile and 1 for the results."""
+    from pimc.backends.pim.hbmpim_stream import gemv_stream, txn_counts
+    counts = txn_counts(gemv_stream(rows, cols, channels))
+    assert counts == {
+        "RD": 32 + 64 * n_out * n_in, "WR": 4 + 1 + 2 + n_out * (2 + 8 * n_in + 8),
+        "barriers": 5 + n_out * (2 + 9 * n_in + 1), "PARK_IN": 16, "SB_TO_HAB": 4, "CRF": 1,
+        "HAB_TO_HAB_PIM": n_out, "WR_GRF_A": 8 * n_out * n_in, "MAC": 64 * n_out * n_in,
+        "STORE_GRF_B": 8 * n_out, "HAB_PIM_TO_HAB": n_out, "HAB_TO_SB": 2, "PARK_OUT": 16}

@@ -212,6 +212,17 @@ def test_programs_follow_pimsim_md():
     assert [i.op for i in gemv] == ["MAC", "JUMP", "MAC", "JUMP", "NOP", "EXIT"]
 
 
+def test_simulator_issues_the_emitted_stream():
+    """The column commands the controller issues are the transactions `--emit pim-cmds` prints
+    (backends/pim/hbmpim_stream.py), each once; the controller may reorder inside a group."""
+    from pimc.backends.pim.hbmpim_stream import gemv_stream
+    txns = gemv_stream(128, 256, channels=1)
+    log = run_kernel("gemv", rows=128, cols=256, channels=1).log
+    issued = sorted((str(r["command"]), int(r["bankgroup"]) * 4 + int(r["bank"]), int(r["row"]),
+                     int(r["column"])) for r in log if r["command"] in ("RD", "WR"))
+    assert issued == sorted(("WR" if t.write else "RD", t.bank, t.row, t.col) for t in txns)
+
+
 def test_command_counts_and_bandwidth():
     result = run_kernel("add", elements=4096, channels=1)
     # 2 tiles x 2 banks x (8 + 8 reads, 8 writes) + park in / out (16 + 16 reads) + mode writes
