@@ -169,7 +169,11 @@ class _Names:
 
 
 class _Driver:
-    """The statements of one driver, as planning steps that know how to print themselves."""
+    """The statements of one driver, as planning steps that know how to print themselves.
+    A backend that reuses this driver generator (cuda) subclasses it, replacing `out_rules` and
+    `_group` (how fused elementwise kernels are emitted and called)."""
+
+    out_rules = OUT_RULES
 
     def __init__(self, func: FuncOp, table: RuleTable, kernels: dict[str, str], fuse: bool):
         self.table, self.kernels, self.name = table, kernels, _Names()
@@ -199,7 +203,7 @@ class _Driver:
         targets = ", ".join(self.name(r) for r in op.results)
         args = [self.name(v) for v in op.operands]
         if kind == "planned":
-            rule = OUT_RULES[op.name]
+            rule = self.out_rules[op.name]
             emit = lambda o: [f"{targets} = {rule(op, args, o)}"]
         else:
             expr = self.table[op.name](op, args)
@@ -236,10 +240,10 @@ def _epilogue_view(name: str, index: str) -> str:
 
 
 def emit_function(func: FuncOp, table: RuleTable = RULES, kernels: dict[str, str] | None = None,
-                  fuse: bool = True) -> tuple[str, int]:
+                  fuse: bool = True, driver_class: type = _Driver) -> tuple[str, int]:
     """Python source of the driver for `func`, `def name(W, A, *inputs, **dims)`, and the
     number of arena slots it needs. Fused kernels are added to `kernels` (name -> source)."""
-    driver = _Driver(func, table, {} if kernels is None else kernels, fuse)
+    driver = driver_class(func, table, {} if kernels is None else kernels, fuse)
     name = driver.name
     returned = list(func.body.ops)[-1].operands
     plan = plan_buffers(driver.steps, returned)
@@ -265,11 +269,14 @@ HEADER = ("import math\n"
           "from pimc.ir import reference_ops as R\n")
 
 
-def emit_module(module: ModuleOp, table: RuleTable = RULES, fuse: bool = True) -> str:
+def emit_module(module: ModuleOp, table: RuleTable = RULES, fuse: bool = True,
+                driver_class: type = _Driver, header: str = HEADER) -> str:
     """The generated module: fused kernels, then one driver per function, then `SLOTS`, the
-    arena size of each driver."""
+    arena size of each driver. `driver_class` and `header` let a backend that shares this
+    driver generator (cuda) swap in its own rules, kernels and imports."""
     kernels: dict[str, str] = {}
-    drivers = [(f.sym_name, *emit_function(f, table, kernels, fuse)) for f in module.funcs]
+    drivers = [(f.sym_name, *emit_function(f, table, kernels, fuse, driver_class))
+               for f in module.funcs]
     slots = ", ".join(f"{n!r}: {k}" for n, _, k in drivers)
-    return "\n\n".join([HEADER, *kernels.values(), *(src for _, src, _ in drivers)]) + \
+    return "\n\n".join([header, *kernels.values(), *(src for _, src, _ in drivers)]) + \
         f"\n\nSLOTS = {{{slots}}}\n"
