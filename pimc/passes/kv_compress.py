@@ -33,8 +33,9 @@ prompt queries, are zeroed in the returned key cache; @decode appends unpruned k
 Each compressed layer's attention records what was done to its cache in its `kv` attribute
 (evict, ratio, kept; bits, group, residual; key_channels), for cost models and runtimes.
 
-Combining: eviction first, then `kv-compress{method=quant}` quantises what is kept; one
-eviction per layer.
+Combining: one eviction per layer, then `kv-compress{method=quant}` quantises what is kept (in
+@decode the attention and the eviction scores then read the dequantised cache). ThinK goes
+before eviction, which then scores and selects the pruned keys (the stored cache).
 
 `ratio` is the evicted fraction, in [0, 1). ratio=0 is the explicit no-compression setting:
 eviction keeps every token (the kv ops stay, as identities), think keeps every channel, and

@@ -16,8 +16,8 @@ from pimc.ir.core import BlockArgument, Value
 from pimc.ir.dialects.builtin import FuncOp
 from pimc.ir.symbolic import sym
 from pimc.ir.types import TensorType
-from pimc.passes.kv_compress_rewrite import (check_uncompressed, evict_cache, record,
-                                             replace_results)
+from pimc.passes.kv_compress_rewrite import (builder_after, check_uncompressed, evict_cache,
+                                             record, replace_results)
 from pimc.passes.kv_compress_sites import Site
 
 
@@ -42,9 +42,9 @@ def _split_prefill(site: Site, full: list[int], compressed: list[int], o) -> Non
     """The prompt attends over every head's whole cache; the compressed heads' returned cache
     keeps what the method keeps."""
     att = site.attention
-    q, k, v = att.operands[0], site.k, site.v
+    q, k, v = att.operands[0], site.returned("k"), site.v
     groups = q.type.shape[1] // k.type.shape[1]
-    b = Builder(att.parent, att.next, att.loc)
+    b = builder_after(site, k)
     kf, kc = (b.op("kv.heads", k, heads=h) for h in (full, compressed))
     vf, vc = (b.op("kv.heads", v, heads=h) for h in (full, compressed))
     qc = b.op("kv.heads", q, heads=query_heads(compressed, groups))

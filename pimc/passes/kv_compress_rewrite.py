@@ -74,17 +74,37 @@ def check_uncompressed(site: Site) -> None:
     if getattr(site.k, "op", None) is not None and site.k.op.name == "kv.dequantize":
         raise PassFailure(f"kv-compress: the cache of {_where(site)} is already quantised; "
                           "evict before method=quant")
-    if site.returned("k") is not site.k or site.returned("v") is not site.v:
+    if stored_keys(site) is not site.k or site.returned("v") is not site.v:
         raise PassFailure(f"kv-compress: the cache of {_where(site)} is already compressed "
                           f"(by {site.returned('k').op.name}); evict once per layer, and "
                           "before method=quant")
 
 
+def stored_keys(site: Site) -> Value:
+    """The key cache as stored: the attention's keys, or ThinK's pruned keys (an earlier
+    kv-compress{method=think}), which eviction then selects from."""
+    k = site.returned("k")
+    op = getattr(k, "op", None)
+    return k.op.operands[0] if op is not None and op.name == "kv.prune_channels" else k
+
+
+def builder_after(site: Site, *values: Value) -> Builder:
+    """Insert after the attention, or after the latest of `values` defined below it (ThinK's
+    pruned keys sit just before func.return)."""
+    anchor, op = site.attention, site.attention.next
+    defining = {id(v.op) for v in values if getattr(v, "op", None) is not None}
+    while op is not None:
+        if id(op) in defining:
+            anchor = op
+        op = op.next
+    return Builder(anchor.parent, anchor.next, site.attention.loc)
+
+
 def _evict(site: Site, o) -> None:
     check_uncompressed(site)
-    att = site.attention
-    b = Builder(att.parent, att.next, att.loc)
-    k, v, scores, count = evict_cache(b, site, att.operands[0], site.k, site.v, o)
+    k = site.returned("k")
+    b = builder_after(site, k)
+    k, v, scores, count = evict_cache(b, site, site.attention.operands[0], k, site.v, o)
     site.ret.set_operand(site.k_result, k)
     site.ret.set_operand(site.v_result, v)
     if scores is not None:
@@ -151,20 +171,18 @@ def _quantize(site: Site, o) -> None:
     for which, axis in (("k", "channel"), ("v", "token")):
         if site.decode:  # what the attention reads, and what the step stores
             value = site.k if which == "k" else site.v
-            uses = list(value.uses)
-            b = Builder.before_op(att)
-        else:  # prefill attends at full precision and stores the quantised cache
-            value, uses = site.returned(which), None
-            b = Builder.before_op(ret)
-        if getattr(value, "op", None) is not None and value.op.name == "kv.dequantize":
-            raise PassFailure(f"kv-compress: the cache of {_where(site)} is already quantised")
-        codes, scale, zero = b.op("kv.quantize", value, axis=axis, **attrs)
-        residual = [value] if o.window else []
-        deq = b.op("kv.dequantize", codes, scale, zero, *residual, axis=axis, group=o.group,
-                   residual=o.window)
-        if uses is None:
-            ret.set_operand(site.k_result if which == "k" else site.v_result, deq)
-        else:
+            targets = [(value, list(value.uses), Builder.before_op(att))]
+        else:  # prefill attends at full precision and stores the quantised cache(s)
+            targets = [(ret.operands[i], [(ret, i)], Builder.before_op(ret))
+                       for i in site.results(which)]
+        for value, uses, b in targets:
+            if getattr(value, "op", None) is not None and value.op.name == "kv.dequantize":
+                raise PassFailure(f"kv-compress: the cache of {_where(site)} is already "
+                                  "quantised")
+            codes, scale, zero = b.op("kv.quantize", value, axis=axis, **attrs)
+            residual = [value] if o.window else []
+            deq = b.op("kv.dequantize", codes, scale, zero, *residual, axis=axis,
+                       group=o.group, residual=o.window)
             for op, index in uses:
                 op.set_operand(index, deq)
     record(site, bits=o.bits, group=o.group, residual=o.window)
@@ -172,6 +190,10 @@ def _quantize(site: Site, o) -> None:
 
 def _prune_channels(site: Site, o) -> None:
     q, ret = site.attention.operands[0], site.ret
+    if len(site.results("k")) > 1:
+        raise PassFailure(f"kv-compress: method=think on {_where(site)}, whose heads a per-head "
+                          "pattern split into two caches, is not supported; prune channels "
+                          "first, then evict")
     k = site.returned("k")
     d, n = k.type.shape[3], k.type.shape[2]
     if not isinstance(d, int):

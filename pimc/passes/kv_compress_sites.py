@@ -45,6 +45,11 @@ class Site:
     def returned(self, which: str) -> Value:
         return self.ret.operands[self.k_result if which == "k" else self.v_result]
 
+    def results(self, which: str) -> list[int]:
+        """Every result holding this layer's K (or V): two after a per-head split."""
+        value = self.k if which == "k" else self.v
+        return [i for i, r in enumerate(self.ret.operands) if _derived(r, value)]
+
 
 def _result_of(ret: ReturnOp, value: Value) -> int:
     return next(i for i, r in enumerate(ret.operands) if _derived(r, value))

@@ -1,18 +1,23 @@
 """kv-compress patterns: per-layer (C/F letters) and per-head (DuoAttention-style groups of one
 letter per KV head) policies. Full layers and heads keep every token, compressed ones what the
 method keeps (checked against numpy), @decode runs step after step with the two cache lengths,
-and ratio 0 with a per-head split computes exactly what the unsplit model computes."""
+ratio 0 with a per-head split computes exactly what the unsplit model computes, and quant or
+ThinK combine with eviction as documented."""
 import numpy as np
 import pytest
 
+import pimc
 from pimc.errors import PimcError
 from pimc.ir import parse, print_module
 from pimc.passes import PassManager, parse_pipeline
 from pimc.runtime.interpreter import run
-from test_kv_compress import (B, HKV, HQ, MODULE, compressed, kept_positions, llama,  # noqa: F401
-                              llama_decode, llama_prefill, prefill_inputs, rand)
+from test_kv_compress import (B, HKV, HQ, attention_mass, compressed, kept_positions,
+                              kivi_reference, llama_decode, llama_prefill, prefill_inputs, rand)
 
-KV_HEADS = 2  # llama-tiny
+
+@pytest.fixture(scope="module")
+def llama():
+    return pimc.compile("llama-tiny", target=None, backend="null")
 
 
 def with_pipeline(module, pipeline):
@@ -22,7 +27,7 @@ def with_pipeline(module, pipeline):
 
 
 @pytest.mark.parametrize("method", ["l2norm", "snapkv,window=2"])
-def test_layer_pattern_compresses_the_chosen_layers_only(llama, method):  # noqa: F811
+def test_layer_pattern_compresses_the_chosen_layers_only(llama, method):
     module = with_pipeline(llama.ir, f"kv-compress{{method={method},pattern=FC}}")
     types = [str(t) for t in module.func("prefill").function_type.results[1:]]
     # results: keys of layers 0 and 1, then values of layers 0 and 1
@@ -65,7 +70,7 @@ def test_head_pattern_keeps_full_heads_whole_and_evicts_in_the_others():
     assert dec[1].shape == (B, 1, 11, 16) and dec[2].shape == (B, 1, 7, 16)
 
 
-def test_head_split_at_ratio_zero_computes_what_the_unsplit_llama_computes(llama):  # noqa: F811
+def test_head_split_at_ratio_zero_computes_what_the_unsplit_llama_computes(llama):
     module = with_pipeline(llama.ir, "kv-compress{method=h2o,ratio=0,pattern=CF/}")
     before = run(llama.ir, "prefill", llama_prefill(llama), llama.weights)
     after = run(module, "prefill", llama_prefill(llama), llama.weights)
@@ -80,7 +85,7 @@ def test_head_split_at_ratio_zero_computes_what_the_unsplit_llama_computes(llama
     assert np.array_equal(logits, run(llama.ir, "decode", inputs, llama.weights)[0])
 
 
-def test_head_pattern_runs_decode_steps_on_llama(llama):  # noqa: F811
+def test_head_pattern_runs_decode_steps_on_llama(llama):
     module = with_pipeline(llama.ir, "kv-compress{method=h2o,window=2,pattern=FC/C}")
     logits, *state = run(module, "prefill", llama_prefill(llama), llama.weights)
     for step in range(3):
@@ -106,3 +111,26 @@ def test_bad_patterns(pattern, message):
 def test_head_patterns_are_for_eviction_methods():
     with pytest.raises(PimcError, match="per-head letters apply to the eviction methods"):
         compressed("kv-compress{method=quant,pattern=FC/}")
+
+
+def test_quantisation_after_a_head_split_quantises_both_caches():
+    q, k, v = prefill_inputs(10)
+    split = run(compressed("kv-compress{method=l2norm,pattern=FC/}"), "prefill", [q, k, v])
+    both = run(compressed("kv-compress{method=l2norm,pattern=FC/},"
+                          "kv-compress{method=quant,bits=4,group=4,window=2}"), "prefill", [q, k, v])
+    for i, per_channel in ((1, True), (2, True), (3, False), (4, False)):
+        want = kivi_reference(split[i], 4, 4, per_channel, 2)
+        np.testing.assert_allclose(both[i], want, rtol=1e-5, atol=1e-5)
+
+
+def test_eviction_after_think_selects_from_the_pruned_keys():
+    q, k, v = prefill_inputs(9)
+    pruned = run(compressed("kv-compress{method=think,window=3}"), "prefill", [q, k, v])[1]
+    out = run(compressed("kv-compress{method=think,window=3},kv-compress{method=h2o,window=2}"),
+              "prefill", [q, k, v])
+    mass = attention_mass(q, pruned, rows=9)
+    for b in range(B):
+        for h in range(HKV):
+            kept = kept_positions(mass[b, h], 5, window=2)
+            np.testing.assert_array_equal(out[1][b, h], pruned[b, h, kept])
+            np.testing.assert_array_equal(out[2][b, h], v[b, h, kept])
