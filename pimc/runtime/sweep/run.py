@@ -76,7 +76,7 @@ def dask_client(scheduler: str | None = None, workers: int = 2) -> Iterator:
     if workers < 1:
         raise PimcError(f"--workers: must be >= 1, got {workers}")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         yield client
 
@@ -111,7 +111,8 @@ def _run(client, text: str, todo: list, store: ResultStore, computed: list[str],
          stop_after: int | None) -> bool:
     from distributed import as_completed
 
-    shared = client.scatter(text, broadcast=True)
+    shared = client.scatter(text, broadcast=True, hash=False)  # a fresh key: no race with
+    # the release of an earlier sweep's copy of the same text
     futures = {client.submit(simulate_point, shared, p.target, p.kv, p.workload, p.options,
                              pure=False): p for p in todo}
     with _bar(len(todo)) as advance:
