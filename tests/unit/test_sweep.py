@@ -17,6 +17,7 @@ import pytest
 
 from pimc.api import capture
 from pimc.cli import main
+from pimc.errors import PimcError
 from pimc.ir import parse, print_module
 from pimc.passes import PassManager
 from pimc.passes.pipelines import build
@@ -176,17 +177,37 @@ def test_small_sweep_matches_direct_simulation(llama_ir, client, tmp_path):
 
 
 def test_24_point_sweep_on_two_workers(llama_ir, client, tmp_path):
+    from distributed import get_task_stream
     out = tmp_path / "r.csv"
     start = time.perf_counter()
-    result = run_sweep(llama_ir["placed"], "llama-tiny", parse_grid(GRID24), str(out),
-                       client=client)
+    with get_task_stream(client) as stream:
+        result = run_sweep(llama_ir["placed"], "llama-tiny", parse_grid(GRID24), str(out),
+                           client=client)
     elapsed = time.perf_counter() - start
     rows = read_table(out)
     assert result.complete and len(result.computed) == 24 and len(rows) == 24
     assert all(r["error"] is None and r["tokens_per_s"] > 0 for r in rows)
-    # every point ran on the cluster's workers, both of them busy
-    assert len(client.scheduler_info()["workers"]) == 2
+    # one task per point, spread over both workers
+    tasks = [t for t in stream.data if "simulate_point" in t["key"]]
+    assert len(tasks) == 24 and len({t["worker"] for t in tasks}) == 2
     assert elapsed < 120
+
+
+def test_an_existing_scheduler_and_failed_points(llama_ir, client, tmp_path, monkeypatch):
+    # 40 tokens per request cannot fit a 16-token KV cache: those points fail, the rest run
+    grid = parse_grid({"targets": ["neupims"], "options": {"kv_capacity_tokens": [16, 4096]},
+                       "workload": {"batch": [2], "prompt_len": [32], "gen_len": [8]}})
+    out = tmp_path / "r.csv"
+    result = run_sweep(llama_ir["placed"], "llama-tiny", grid, str(out),
+                       scheduler=client.scheduler.address)
+    rows = {r["kv_capacity_tokens"]: r for r in read_table(out)}
+    assert result.complete and len(rows) == 2
+    assert "exceed the KV cache" in rows[16]["error"] and rows[16]["tokens_per_s"] is None
+    assert rows[4096]["error"] is None and rows[4096]["tokens_per_s"] > 0
+    monkeypatch.setattr("pimc.runtime.sweep.run.CONNECT_TIMEOUT", "1s")
+    with pytest.raises(PimcError, match=r"--scheduler 'tcp://127.0.0.1:1': cannot connect"):
+        run_sweep(llama_ir["placed"], "llama-tiny", grid, str(tmp_path / "s.csv"),
+                  scheduler="tcp://127.0.0.1:1")
 
 
 def test_resume_after_a_stop_computes_only_the_rest(llama_ir, client, tmp_path):

@@ -24,6 +24,9 @@ from pimc.runtime.system.simulate import SimOptions, make_requests, simulate_req
 from pimc.targets import Target
 
 
+CONNECT_TIMEOUT = "10s"  # a scheduler that does not answer by then is reported, not waited on
+
+
 @dataclass
 class SweepResult:
     rows: list[dict]  # every row of the results file, this grid's points first
@@ -67,7 +70,7 @@ def dask_client(scheduler: str | None = None, workers: int = 2) -> Iterator:
         raise PimcError("pimc sweep needs dask.distributed: pip install 'pimc[sweep]'") from None
     if scheduler:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as e:
             raise PimcError(f"--scheduler '{scheduler}': cannot connect ({e})") from None
         with client:
@@ -119,7 +122,13 @@ def _run(client, text: str, todo: list, store: ResultStore, computed: list[str],
         try:
             for future in as_completed(futures):
                 point = futures[future]
-                metrics = future.result()
+                try:
+                    metrics = future.result()
+                except Exception as e:  # a worker lost, or a bug: the finished points stay
+                    raise PimcError(f"sweep: point {point.key} ({_describe(point.params)}) "
+                                    f"failed: {type(e).__name__}: {str(e).splitlines()[0]}; "
+                                    f"the {len(computed)} points finished are kept in "
+                                    f"{store.journal}, run again to resume") from e
                 store.append({KEY: point.key, **point.params,
                               **{k: v for k, v in metrics.items() if k not in point.params}})
                 computed.append(point.key)
@@ -129,6 +138,10 @@ def _run(client, text: str, todo: list, store: ResultStore, computed: list[str],
         finally:
             client.cancel(list(futures))
     return False
+
+
+def _describe(params: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items() if k != "model")
 
 
 @contextlib.contextmanager
