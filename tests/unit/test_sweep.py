@@ -132,6 +132,11 @@ def test_cli_grid_error_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["sweep", "llama-tiny", "--grid", str(grid)]) == 2
     assert main(["sweep", "llama-tiny", "--grid", str(tmp_path / "none.toml")]) == 2
     assert not (tmp_path / "r.csv").exists()
+    grid.write_text('targets = ["neupims"]\n')
+    for out, message in ((tmp_path / "r.xlsx", "unknown format '.xlsx'; valid: .parquet, .csv"),
+                         (tmp_path / "no" / "r.csv", "no such directory")):
+        assert main(["sweep", "llama-tiny", "--grid", str(grid), "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
 
 
 # ---- the Pareto front -------------------------------------------------------------------------

@@ -34,6 +34,8 @@ class ResultStore:
         if self.out.suffix not in FORMATS:
             raise PimcError(f"--out '{self.out}': unknown format '{self.out.suffix}'; valid: "
                             f"{', '.join(FORMATS)}")
+        if not self.out.parent.is_dir():
+            raise PimcError(f"--out '{self.out}': no such directory '{self.out.parent}'")
         if self.out.suffix == ".parquet":
             _pyarrow()  # fail before any work rather than after it
         self.journal = self.out.with_name(self.out.name + ".partial.jsonl")
