@@ -21,8 +21,8 @@ from pimc.errors import PimcError
 from pimc.ir import parse, print_module
 from pimc.passes import PassManager
 from pimc.passes.pipelines import build
-from pimc.runtime.sweep import (GridError, ResultStore, dask_client, pareto_front, parse_grid,
-                                point_key, read_table, run_sweep)
+from pimc.runtime.sweep import (GridError, ResultStore, dask_client, load_grid, pareto_front,
+                                parse_grid, point_key, read_table, run_sweep)
 from pimc.runtime.system.simulate import SimOptions, make_requests, simulate_requests
 from pimc.targets import get_target
 from pimc.targets.load import override
@@ -86,6 +86,14 @@ def test_grid_tables_change_keys_together_and_kv_runs_kv_compress():
         ("bank", 16), ("bankgroup", 4)}
     assert {p.options.sub_batches for p in points} == {1, 2}
     assert "pim.units_per_channel" in points[0].params and "pim" not in points[0].params
+
+
+def test_the_example_grid_loads():
+    grid = load_grid(Path(__file__).parents[2] / "examples" / "sweep.toml")
+    points = grid.points("llama-tiny")
+    assert len(points) == 2 * 2 * 2 * 2 * 2 * 2
+    assert {(p.target.xpu.systolic_rows, p.target.xpu.flops) for p in points} == {
+        (128, 2.0 * 8 * 128 * 128 * 1e9), (64, 2.0 * 8 * 64 * 64 * 1e9)}  # count 8 at 1 GHz
 
 
 @pytest.mark.parametrize("table, message", [
@@ -293,14 +301,10 @@ def test_a_killed_sweep_restarts_without_redoing_points(llama_ir, client, tmp_pa
         proc.wait()
     done = {json.loads(line)["point"] for line in journal.read_text().splitlines()}
     assert 3 <= len(done) < 24 and not out.exists()
-    rest = run_sweep(llama_ir["placed"], str(model), _load(grid), str(out), client=client)
+    rest = run_sweep(llama_ir["placed"], str(model), load_grid(grid), str(out), client=client)
     assert set(rest.resumed) == done and not set(rest.computed) & done
     assert len(rest.computed) == 24 - len(done) and len(read_table(out)) == 24
 
-
-def _load(path: Path):
-    from pimc.runtime.sweep import load_grid
-    return load_grid(path)
 
 
 def test_progress_bar_counts_points(capsys):
