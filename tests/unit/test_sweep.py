@@ -99,6 +99,8 @@ def test_the_example_grid_loads():
 @pytest.mark.parametrize("table, message", [
     ({"targets": ["neupims"], "sets": {}}, "targets, set, kv, workload, options"),
     ({"set": {}}, "targets: missing"),
+    ({"targets": ["neupims"], "set": {"kv": ["none"]}},
+     "set.kv: 'kv' is a top-level key; write it above the first [table]"),
     ({"targets": ["neupimz"]}, "targets[0]: unknown target 'neupimz'"),
     ({"targets": ["neupims"], "set": {"memory.chanels": [4]}},
      "memory.chanels: unknown key (did you mean 'channels'?)"),

@@ -2,11 +2,11 @@
 
 ```toml
 targets = ["neupims", "attacc-bank"]       # presets or target .toml files
+kv = ["none", "method=l2norm,ratio=0.5"]   # kv-compress options ("none": no compression)
 [set]                                      # any `--set` key path -> the values to cross
 "memory.channels" = [8, 16]
 pim = [{placement = "bank", units_per_channel = 16},     # a list of tables: keys that change
        {placement = "bankgroup", units_per_channel = 4}]  # together, one axis
-kv = ["none", "method=l2norm,ratio=0.5"]   # kv-compress options ("none": no compression)
 [workload]                                 # a static batch, all arriving at once
 batch = [1, 16]
 prompt_len = [128]
@@ -136,6 +136,10 @@ def parse_grid(table: dict, source: str = "<grid>") -> Grid:
     sets = {path: _axis(values, f"set.{path}", source, (str, int, float, bool, dict),
                         "a value or a table of values")
             for path, values in _flatten(_table(table.get("set", {}), "set", source))}
+    misplaced = next((path for path in sets if path in SECTIONS), None)
+    if misplaced:  # TOML puts a key written below [set] into that table
+        raise GridError(f"{source}: set.{misplaced}: '{misplaced}' is a top-level key; write "
+                        "it above the first [table]")
     for path, values in sets.items():
         for i, value in enumerate(values):
             for sub, leaf in _flatten(value if isinstance(value, dict) else {}):
