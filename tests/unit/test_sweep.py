@@ -219,6 +219,10 @@ def test_an_existing_scheduler_and_failed_points(llama_ir, client, tmp_path, mon
     assert result.complete and len(rows) == 2
     assert "exceed the KV cache" in rows[16]["error"] and rows[16]["tokens_per_s"] is None
     assert rows[4096]["error"] is None and rows[4096]["tokens_per_s"] > 0
+    # not IR text at all: the worker's failure stops the sweep with one line, journal kept
+    with pytest.raises(PimcError, match=r"sweep: point \w+ \(target=neupims .*\) failed: "
+                                        r".*; the 0 points finished are kept in .*s2.csv.part"):
+        run_sweep(lambda: 12345, "llama-tiny", grid, str(tmp_path / "s2.csv"), client=client)
     monkeypatch.setattr("pimc.runtime.sweep.run.CONNECT_TIMEOUT", "1s")
     with pytest.raises(PimcError, match=r"--scheduler 'tcp://127.0.0.1:1': cannot connect"):
         run_sweep(llama_ir["placed"], "llama-tiny", grid, str(tmp_path / "s.csv"),

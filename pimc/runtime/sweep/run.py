@@ -48,7 +48,7 @@ def simulate_point(ir_text: str, target: Target, kv: str, workload: dict,
                                  gen_len=workload["gen_len"])
         report = simulate_requests(module, target, requests, options)
     except (PimcError, NotImplementedError) as e:
-        return {"error": str(e).splitlines()[0]}
+        return {"error": _first_line(e)}
     metrics: dict = {}
     for name, value in report.items():
         if isinstance(value, dict):  # utilisation per device
@@ -126,7 +126,7 @@ def _run(client, text: str, todo: list, store: ResultStore, computed: list[str],
                     metrics = future.result()
                 except Exception as e:  # a worker lost, or a bug: the finished points stay
                     raise PimcError(f"sweep: point {point.key} ({_describe(point.params)}) "
-                                    f"failed: {type(e).__name__}: {str(e).splitlines()[0]}; "
+                                    f"failed: {type(e).__name__}: {_first_line(e)}; "
                                     f"the {len(computed)} points finished are kept in "
                                     f"{store.journal}, run again to resume") from e
                 store.append({KEY: point.key, **point.params,
@@ -138,6 +138,10 @@ def _run(client, text: str, todo: list, store: ResultStore, computed: list[str],
         finally:
             client.cancel(list(futures))
     return False
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0]
 
 
 def _describe(params: dict) -> str:
