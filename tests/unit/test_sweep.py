@@ -121,6 +121,10 @@ def test_the_example_grid_loads():
     ({"targets": ["neupims"], "options": {"sub_batches": [0]}},
      "options.sub_batches = 0: --sub-batches: must be >= 1"),
     ({"targets": ["neupims"], "options": {"npu_timing": ["fast"]}}, "valid: auto, npusim"),
+    ({"targets": ["neupims"], "options": {"cost_model": ["exact"]}},
+     "options.cost_model = \"exact\": cost_model: unknown cost model 'exact'"),
+    ({"targets": ["neupims"], "options": {"policy": ["best"]}},
+     "options.policy = \"best\": unknown policy 'best'"),
     ({"targets": ["neupims"], "kv": ["method=zip"]}, "kv[0]: 'method=zip'"),
     ({"targets": ["neupims"], "kv": ["method=l2norm,ratio=1.5"]}, "option 'ratio' must be"),
 ])

@@ -33,8 +33,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pimc.errors import PimcError
+from pimc.errors import PimcError, unknown_name_message
+from pimc.passes.cost_model import COST_MODELS
 from pimc.passes.pipeline_parser import parse_pipeline
+from pimc.passes.place_devices import POLICIES
 from pimc.runtime.system.simulate import SimOptions
 from pimc.targets import Target, get_target
 from pimc.targets.load import validate_target
@@ -220,7 +222,12 @@ def _option_axes(table: dict, source: str) -> dict[str, list]:
 
 def _options(values: dict, source: str) -> SimOptions:
     try:
-        return SimOptions(**values)
+        options = SimOptions(**values)
+        # names SimOptions leaves to the simulator's first use, checked here before any work
+        COST_MODELS.get(options.cost_model, where="cost_model: ")
+        if options.policy not in POLICIES:
+            raise PimcError(unknown_name_message("policy", options.policy, list(POLICIES)))
+        return options
     except PimcError as e:
         where = ", ".join(f"options.{k} = {_show(v)}" for k, v in values.items())
         raise GridError(f"{source}: {where}: {e.message}") from None
