@@ -47,7 +47,11 @@ def greedy(run: Runner, input_ids, max_new_tokens: int, eos: int | None = None,
     """Returns [B, T + n] token ids, T the longest prompt: each row is its prompt, left-padded
     with `pad_id` (default `eos`, else 0), then its new tokens; a row that emitted `eos` is
     padded with `eos`. `kv_buffer(cache, capacity)`, when the backend has one, preallocates
-    each KV cache."""
+    each KV cache after the first decode step (see `preallocate`).
+
+    The state @prefill returns after its logits is what @decode takes after the ids and
+    positions, and what it returns: the KV caches, and any state a kv-compress method adds
+    (H2O's accumulated scores), in the same order; caches may grow or keep a fixed size."""
     rows = prompts(input_ids, lengths)
     longest = max(r.size for r in rows)
     if max_seq_len is not None and longest + max(max_new_tokens, 0) > max_seq_len:
@@ -68,9 +72,7 @@ def _greedy_uniform(run: Runner, ids: np.ndarray, max_new_tokens: int, eos: int 
     batch, prompt = ids.shape
     if max_new_tokens < 1:
         return ids
-    logits, *cache = run("prefill", ids, np.tile(np.arange(prompt), (batch, 1)))
-    if kv_buffer is not None:  # a backend that appends in place gets room for every new token
-        cache = [kv_buffer(c, prompt + max_new_tokens) for c in cache]
+    logits, *state = run("prefill", ids, np.tile(np.arange(prompt), (batch, 1)))
     tokens = [logits[:, -1].argmax(-1)]
     done = np.zeros(batch, bool) if eos is None else tokens[0] == eos
     for step in range(1, max_new_tokens):
@@ -78,10 +80,31 @@ def _greedy_uniform(run: Runner, ids: np.ndarray, max_new_tokens: int, eos: int 
             tokens += [np.full(batch, eos)] * (max_new_tokens - step)
             break
         pos = np.full((batch, 1), prompt + step - 1)
-        logits, *cache = run("decode", tokens[-1][:, None], pos, *cache)
+        logits, *new = run("decode", tokens[-1][:, None], pos, *state)
+        if step == 1 and kv_buffer is not None:
+            new = preallocate(kv_buffer, state, new, max_new_tokens - 2)
+        state = new
         nxt = logits[:, -1].argmax(-1)
         if eos is not None:
             nxt = np.where(done, eos, nxt)
             done |= nxt == eos
         tokens.append(nxt)
     return np.concatenate([ids, np.stack(tokens, axis=1)], axis=1)
+
+
+def preallocate(kv_buffer, before: list[np.ndarray], after: list[np.ndarray],
+                steps_left: int) -> list[np.ndarray]:
+    """The state after the first decode step, each KV cache moved into a buffer with the room
+    it needs for the `steps_left` steps to come, which a backend that appends in place then
+    fills. How much room, the first step shows: a cache that grew by one token per step gets
+    one per step left; one that kept its size (an evicting kv-compress: append one token,
+    evict one) gets one, which its append fills and its in-place eviction frees again. State
+    that is no [B, H, N, D] cache (H2O's per-token scores) is left as it is."""
+    out = []
+    for old, new in zip(before, after):
+        if new.ndim != 4 or old.ndim != 4:
+            out.append(new)
+            continue
+        grows = new.shape[2] - old.shape[2]
+        out.append(kv_buffer(new, new.shape[2] + max(grows * steps_left, 1)))
+    return out

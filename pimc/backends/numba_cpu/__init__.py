@@ -14,7 +14,7 @@ from pimc.backends.numba_cpu.executable import Executable
 class NumbaCpuBackend(Backend):
     name = "numba-cpu"
     capabilities = Capabilities(
-        ops=frozenset(RULES.rules), dtypes=frozenset({"f16", "bf16", "f32", "i1", "i32", "i64"}),
+        ops=frozenset(RULES.rules), dtypes=frozenset({"f16", "bf16", "f32", "i1", "i2", "i4", "i8", "i32", "i64"}),
         devices=frozenset({"host", "npu", "xpu", "pim", "logic_pim"}), executes=True,
         summary="numba/numpy kernels on the CPU; computes in f32")
 

@@ -15,6 +15,7 @@ from pimc.backends.base import RuleTable
 from pimc.backends.numba_cpu.buffers import Step, plan_buffers
 from pimc.backends.numba_cpu.fusion import (Group, epilogue_index, epilogue_kernels, find_groups,
                                             inline_constant, loop_kernel)
+from pimc.backends.numba_cpu.kv_rules import KV_RULES
 from pimc.ir.core import BlockArgument, Operation, Value
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
 from pimc.ir.symbolic import dim_str
@@ -135,6 +136,7 @@ RULES = RuleTable("numba-cpu", {
     "llm.topk": lambda op, a: f"R.topk({a[0]}, {op.attr('k')}, {op.attr('axis')})",
     "llm.layernorm": lambda op, a: f"R.layernorm({', '.join(a)}, eps={op.attr('eps')!r})",
     **{name: _fresh(rule) for name, rule in OUT_RULES.items()},
+    **KV_RULES,
 })
 # A concat that is not a KV append writes into a planned buffer too.
 OUT_RULES["llm.concat"] = lambda op, a, o: _concat(op, a)[:-1] + f", out={o})"

@@ -13,6 +13,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from pimc.backends.numba_cpu import kv_kernels as kv  # noqa: F401  (K.kv.* in drivers)
+
 _JIT = dict(cache=True, fastmath=False)
 # Reassociation lets LLVM vectorise the dot-product reductions. Not the full fastmath set: the
 # attention kernel relies on -inf (masked scores, the running max's start value).

@@ -32,3 +32,14 @@ def append(prefix: np.ndarray, new: np.ndarray, axis: int) -> np.ndarray:
         owner[head + (slice(n, n + m),)] = new
         return owner.view(KVBuffer)[head + (slice(0, n + m),)]
     return np.concatenate((prefix, new), axis=axis)
+
+
+def prefix(x: np.ndarray, n: int, axis: int = 2) -> np.ndarray:
+    """The first `n` positions of `x` along `axis`; when x is the filled part of a KVBuffer,
+    again such a part of the same buffer, so the next append stays in place. (A KVBuffer given
+    to a step that evicts in place is consumed: its kept tokens move to the front.)"""
+    head = (slice(None),) * axis + (slice(0, n),)
+    owner = x.base if isinstance(x, KVBuffer) else None
+    if owner is not None and owner.ndim == x.ndim and x.ctypes.data == owner.ctypes.data:
+        return owner.view(KVBuffer)[head]
+    return x[head]
