@@ -6,9 +6,9 @@ preallocated buffer; attention reads K/V in place), so signatures use layout 'A'
 
 Warp reductions: on a GPU a warp sums with a shfl.xor butterfly, so every lane ends with the
 same value (IEEE addition commutes, and each butterfly step adds the same pair on both lanes).
-numba-cuda's simulator has no shuffles; there `warp_sum` goes through shared memory instead. It
-is a barrier, so kernels call it uniformly: a warp whose output is out of range still runs the
-reduction and only skips its store.
+numba-cuda's simulator has no shuffles; there the reductions come from sim.py and are barriers,
+so kernels call them uniformly: a warp whose output is out of range still runs the reduction
+and only skips its store.
 """
 from __future__ import annotations
 
@@ -20,41 +20,28 @@ from numba.cuda.core import config as _config
 SIMULATOR = bool(_config.ENABLE_CUDASIM)
 WARP = 32  # threads per warp on every NVIDIA GPU (CUDA C++ Programming Guide, "SIMT Architecture")
 TILE = 16  # GEMM tile edge: a 16x16 block is 256 threads, 2 KiB of shared memory per operand
+TILE_PAD = TILE + 1  # the w tile's row length in shared memory (see gemm)
 BLOCK = 128  # threads per block for row reductions and warp-per-output kernels (4 warps)
 MAX_HEAD_DIM = 256  # attention keeps each lane's slice of the output row in registers
 _LANE_VALUES = MAX_HEAD_DIM // WARP
 FULL_MASK = 0xFFFFFFFF
 
 
-if SIMULATOR:
-    @cuda.jit(device=True)
-    def warp_sum(x):
-        buf = cuda.shared.array(1024, float32)  # one slot per thread of the (1-D) block
-        t = cuda.threadIdx.x
-        cuda.syncthreads()  # the previous call's readers are done
-        buf[t] = x
-        cuda.syncthreads()
-        base = t - t % WARP
-        total = float32(0.0)
-        for i in range(WARP):
-            total += buf[base + i]
-        return total
-else:
-    @cuda.jit(device=True, inline=True)
-    def warp_sum(x):
-        offset = 16
-        while offset > 0:
-            x += cuda.shfl_xor_sync(FULL_MASK, x, offset)
-            offset //= 2
-        return x
+@cuda.jit(device=True, inline="always")
+def _warp_sum(x):
+    offset = 16
+    while offset > 0:
+        x += cuda.shfl_xor_sync(FULL_MASK, x, offset)
+        offset //= 2
+    return x
 
 
-@cuda.jit(device=True)
-def block_sum(x):
+@cuda.jit(device=True, inline="always")
+def _block_sum(x):
     """Sum over a 1-D block of BLOCK threads (a tree in shared memory); every thread gets it."""
     buf = cuda.shared.array(BLOCK, float32)
     t = cuda.threadIdx.x
-    cuda.syncthreads()
+    cuda.syncthreads()  # the previous reduction's readers are done
     buf[t] = x
     cuda.syncthreads()
     step = BLOCK // 2
@@ -66,8 +53,8 @@ def block_sum(x):
     return buf[0]
 
 
-@cuda.jit(device=True)
-def block_max(x):
+@cuda.jit(device=True, inline="always")
+def _block_max(x):
     buf = cuda.shared.array(BLOCK, float32)
     t = cuda.threadIdx.x
     cuda.syncthreads()
@@ -82,6 +69,12 @@ def block_max(x):
     return buf[0]
 
 
+if SIMULATOR:  # no shuffles there, and its syncthreads is slow: see sim.py
+    from pimc.backends.cuda.sim import block_max, block_sum, warp_sum
+else:
+    warp_sum, block_sum, block_max = _warp_sum, _block_sum, _block_max
+
+
 @cuda.jit
 def gemm(x, w, bias, has_bias, out):
     """out[r, j] = x[r, :] . w[j, :] (+ bias[j]): 16x16 output tiles; each step stages a 16x16
@@ -89,7 +82,7 @@ def gemm(x, w, bias, has_bias, out):
     The w tile is padded to 17 columns: its reads run down a column, which would otherwise hit
     one shared-memory bank 16 times."""
     xs = cuda.shared.array((TILE, TILE), float32)
-    ws = cuda.shared.array((TILE, TILE + 1), float32)
+    ws = cuda.shared.array((TILE, TILE_PAD), float32)
     tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
     m, k = x.shape
     n = w.shape[0]
