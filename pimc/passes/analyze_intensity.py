@@ -111,7 +111,10 @@ class AnalyzeIntensity(Pass):
                 if op is func or op.name in STRUCTURAL:
                     continue
                 roles = (frozenset(i for i, v in enumerate(op.operands) if v in kv_values),
-                         appends.get(op, frozenset()))
+                         appends.get(op, frozenset()),
+                         frozenset(i for i, v in enumerate(op.operands)  # a step's live cache
+                                   if isinstance(_origin(v), OpResult)
+                                   and _origin(v).op in appends))
                 key = (op.name, tuple(v.type for v in op.operands),
                        tuple(r.type for r in op.results), _signature_attrs(op), roles)
                 attr = memo.get(key)
@@ -125,8 +128,15 @@ def _signature_attrs(op: Operation) -> tuple:
 
 
 def _origin(value: Value) -> Value:
-    while isinstance(value, OpResult) and value.op.name in VIEWS:
-        value = value.op.operands[0]
+    """The value behind views, and behind a kv-compress quantise/dequantise round trip (the
+    cache it quantised)."""
+    while isinstance(value, OpResult):
+        if value.op.name in VIEWS:
+            value = value.op.operands[0]
+        elif value.op.name == "kv.dequantize" and isinstance(value.op.operands[0], OpResult):
+            value = value.op.operands[0].op.operands[0]
+        else:
+            break
     return value
 
 
@@ -166,6 +176,8 @@ def _cost_attr(op: Operation, options: CostOptions, roles: tuple) -> DictAttr:
         raise PassFailure(f"pass 'analyze-intensity': no cost rule for op '{op.name}' (rules "
                           "exist for the llm dialect; see pimc/passes/op_costs.py)", print_op(op))
     attrs = {k: op.attr(k) for k in type(op).attrs} if isinstance(op, OpDef) else {}
+    if isinstance(op.attributes.get("kv"), DictAttr):  # what kv-compress did to its cache
+        attrs["kv"] = op.attributes["kv"]
     view = OpView(op.name, tuple(v.type for v in op.operands), tuple(r.type for r in op.results),
                   attrs, options, *roles)
     try:

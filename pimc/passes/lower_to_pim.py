@@ -31,7 +31,8 @@ from pimc.targets.load import module_target
 
 # Bytes per element of the PIM units' arithmetic (targets/spec.py DType names).
 _DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp8": 1}
-_KEEP = ("device", "cost", "subbatch")  # subbatch: sub-batch-interleave may run first
+_KEEP = ("device", "cost", "subbatch", "kv")  # subbatch: sub-batch-interleave may run first;
+# kv: what kv-compress did to the cache the attention reads (its cost rule reads it)
 
 
 def _device(op: Operation) -> str | None:

@@ -71,6 +71,7 @@ class OpView:
     options: CostOptions
     kv_operands: frozenset[int] = frozenset()  # operands that are K or V (a cache's content)
     cache_operands: frozenset[int] = frozenset()  # past caches this op appends to
+    appended: frozenset[int] = frozenset()  # a decode step's live cache: a KV append's result
 
     def element(self, t: TensorType, kv: bool = False) -> ElementType:
         if kv and self.options.kv_dtype is not None:
@@ -149,7 +150,46 @@ def _attention(v: OpView) -> tuple[Expr, Expr]:
     per_score = 2 * d + 2 * val.shape[3] + SOFTMAX + 1 + (len(v.operands) > 3)  # +1: the scale
     kv = v.bytes(k, kv=True) + v.bytes(val, kv=True)  # [B, Hkv, S, D]: once per KV head
     rest = sum(v.bytes(x) for i, x in enumerate(v.operands) if i not in (1, 2))
+    quant = kv_params(v).get("bits")
+    if quant:  # a KIVI cache: read as stored, dequantised on the fly (2 flops per element)
+        return scores * per_score + 2 * (numel(k) + numel(val)), \
+            quantised_kv_bytes(v, k, val) + rest + v.bytes(v.out)
     return scores * per_score, kv + rest + v.bytes(v.out)
+
+
+def kv_params(v: OpView) -> dict[str, Any]:
+    """The attention's `kv` attribute (kv-compress: evict, kept, bits, group, residual, ...)
+    as Python values; {} for an uncompressed cache."""
+    kv = v.attrs.get("kv")
+    if kv is None:
+        return {}
+    return {k: getattr(a, "value", getattr(a, "expr", None)) for k, a in kv.entries}
+
+
+def quantised_kv_bytes(v: OpView, k: TensorType, val: TensorType) -> Expr:
+    """Bytes of a KIVI cache (Liu et al. 2024, §3.3) of N tokens, as stored: the N - R
+    quantised tokens' codes at `bits` (packed), keys' scale and zero per channel per group of
+    `group` tokens, values' per token per group of `group` channels, both at the KV dtype, and
+    the R most recent (residual) tokens at the KV dtype."""
+    p = kv_params(v)
+    bits, group, residual = p["bits"], p["group"], p.get("residual", 0)
+    b, h, n, d = k.shape
+    dv = val.shape[3]
+    e = _kv_bytes_per_element(v, k)
+    residual = min(residual, n) if isinstance(n, int) else residual
+    quantised = n - residual
+    codes = b * h * quantised * (d + dv) * sympy.Rational(bits, 8)
+    stats = 2 * e * b * h * (_ceil_div(quantised, group) * d + quantised * _ceil_div(dv, group))
+    return codes + stats + b * h * residual * (d + dv) * e
+
+
+def _kv_bytes_per_element(v: OpView, t: TensorType) -> Expr:
+    bits = v.element(t, kv=True).bits
+    return bits // 8 if bits % 8 == 0 else sympy.Rational(bits, 8)
+
+
+def _ceil_div(n: Expr, g: int) -> Expr:
+    return -(-n // g) if isinstance(n, int) else sympy.floor((n + g - 1) / g)
 
 
 def _copy(v: OpView) -> tuple[Expr, Expr]:
@@ -220,18 +260,42 @@ def expected_active_experts(experts: Dim, k: int, tokens: Dim,
 
 # kv dialect (kv-compress). A cache [B, H, N, D] is read and written at the KV dtype; codes at
 # their packed width (i4 = 1/2 byte), so the quantised cache's bytes are what is stored.
+#
+# A decode step (append one token, evict one) is costed as a runtime with a fixed-budget cache
+# does it: the new token goes into the evicted token's slot, the new key's norm is computed
+# once, and H2O's probabilities come out of the attention that read K (H2O accumulates the
+# attention weights the layer computes, Zhang et al. 2023, §4). Quantisation is KIVI's
+# streaming form: the stored cache is codes, one token per step leaves the residual window and
+# is quantised, and dequantisation happens inside the attention that reads the codes.
+def _evicts_one(v: OpView) -> bool:
+    n, kept = tensor(v.operands[0]).shape[2], v.out.shape[2]
+    return sympy.simplify(sympy.sympify(n) - kept - 1) == 0
+
+
 def _kv_select(v: OpView) -> tuple[Expr, Expr]:
     cache = tensor(v.out).rank == 4
+    if _evicts_one(v):  # the evicted slot's index; the new token read and written into it
+        b, h = v.out.shape[:2]
+        one = v.bytes(v.out, kv=cache) / v.out.shape[2]
+        return 0, 8 * b * h + 2 * one
     return 0, v.bytes(v.operands[1]) + 2 * v.bytes(v.out, kv=cache)
 
 
 def _kv_key_norm(v: OpView) -> tuple[Expr, Expr]:
-    k = v.operands[0]
+    k = tensor(v.operands[0])
+    if 0 in v.appended:  # the cached keys' norms are kept; only the new key's is computed
+        b, h, _, d = k.shape
+        return (2 * d + TRANSCENDENTAL) * b * h, b * h * d * _kv_bytes_per_element(v, k) + 4 * b * h
     return 2 * numel(k) + TRANSCENDENTAL * numel(v.out), v.bytes(k, kv=True) + v.bytes(v.out)
 
 
 def _kv_attention_score(v: OpView) -> tuple[Expr, Expr]:
     q, k = tensor(v.operands[0]), tensor(v.operands[1])
+    if 1 in v.appended and not v.attrs["window"] and v.attrs["pool"] == 1:
+        # H2O in decode: the attention's probabilities, summed over the group and added to
+        # the accumulator; K is not read again
+        acc = sum(v.bytes(x) for x in v.operands[2:])
+        return product(q.shape[:3]) * k.shape[2], acc + v.bytes(v.out)
     b, hq, t, d = q.shape
     rows = v.attrs["window"] or t
     scores = product((b, hq, rows, k.shape[2]))
@@ -241,23 +305,31 @@ def _kv_attention_score(v: OpView) -> tuple[Expr, Expr]:
 
 
 def _kv_keep(v: OpView) -> tuple[Expr, Expr]:
-    """a top-k over the scores; the cache operand only gives the token count."""
+    """a top-k over the scores; the cache operand only gives the token count. Evicting one
+    (decode) is an arg-min whose answer is one slot per (batch, head)."""
     scores = v.operands[1:]
-    return sum(numel(x) for x in scores), sum(v.bytes(x) for x in scores) + v.bytes(v.out)
+    out = 8 * product(v.out.shape[:2]) if _evicts_one(v) else v.bytes(v.out)
+    return sum(numel(x) for x in scores), sum(v.bytes(x) for x in scores) + out
 
 
 def _kv_quantize(v: OpView) -> tuple[Expr, Expr]:
-    x = v.operands[0]
+    x = tensor(v.operands[0])
+    if 0 in v.appended:  # decode: the one token leaving the residual window is quantised
+        b, h, _, d = x.shape
+        g, bits = v.attrs["group"], tensor(v.results[0]).element.bits
+        e = _kv_bytes_per_element(v, x)
+        stats = sympy.Rational(2 * d, g) * e if v.attrs["axis"] == "channel" else \
+            2 * _ceil_div(d, g) * e
+        return 5 * b * h * d, b * h * (d * e + d * sympy.Rational(bits, 8) + stats)
     # min, max, subtract, divide, round per element
     return 5 * numel(x), v.bytes(x, kv=True) + sum(v.bytes(r) for r in v.results)
 
 
 def _kv_dequantize(v: OpView) -> tuple[Expr, Expr]:
-    codes, out = tensor(v.operands[0]), v.out
-    b, h, _, d = codes.shape
-    residual = product((b, h, v.attrs["residual"], d)) * v.element(out, kv=True).bits // 8
-    reads = sum(v.bytes(x) for x in v.operands[:3]) + residual
-    return 2 * numel(out), reads + v.bytes(out, kv=True)
+    """Fused into the ops that read the cache: the attention reads the codes (its `kv`
+    attribute) and counts the dequantisation's flops; the stored cache is the codes the
+    kv.quantize before it wrote."""
+    return 0, 0
 
 
 def _kv_prune_channels(v: OpView) -> tuple[Expr, Expr]:

@@ -13,7 +13,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from pimc.backends.numba_cpu import kv_kernels as kv  # noqa: F401  (K.kv.* in drivers)
+from pimc.backends.numba_cpu import kv_kernels
+
+kvk = kv_kernels  # the kv dialect's kernels: K.kvk.* in generated drivers
 
 _JIT = dict(cache=True, fastmath=False)
 # Reassociation lets LLVM vectorise the dot-product reductions. Not the full fastmath set: the

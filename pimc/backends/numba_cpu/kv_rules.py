@@ -1,4 +1,4 @@
-"""numba-cpu rules for the kv dialect: each calls a kernel of kv_kernels.py, reached as `K.kv`
+"""numba-cpu rules for the kv dialect: each calls a kernel of kv_kernels.py, reached as `K.kvk`
 (the kernels module re-exports it, so a backend that reuses these rules with its own header,
 cuda, finds them too).
 
@@ -45,26 +45,26 @@ def _dequantize(op: Operation, a: list[str]) -> str:
     x = a[3] if len(a) > 3 else None
     bits = op.operands[0].type.element.bits
     inplace = x is not None and _inplace(op, op.operands[3])
-    return (f"K.kv.dequantize({a[0]}, {a[1]}, {a[2]}, {x}, {bits}, {op.attr('group')}, "
+    return (f"K.kvk.dequantize({a[0]}, {a[1]}, {a[2]}, {x}, {bits}, {op.attr('group')}, "
             f"{op.attr('axis')!r}, {op.attr('residual')}, {dim_str(op.results[0].type.shape[3])}, "
             f"{inplace})")
 
 
 KV_RULES = {
-    "kv.select": lambda op, a: (f"K.kv.select({a[0]}, {a[1]}, "
+    "kv.select": lambda op, a: (f"K.kvk.select({a[0]}, {a[1]}, "
                                 f"{op.operands[1].type.rank == 3 and _inplace(op, op.operands[0])})"),
-    "kv.key_norm": lambda op, a: f"K.kv.key_norm({a[0]})",
+    "kv.key_norm": lambda op, a: f"K.kvk.key_norm({a[0]})",
     "kv.attention_score": lambda op, a: (
-        f"K.kv.attention_score({a[0]}, {a[1]}, {a[2] if len(a) > 2 else None}, "
+        f"K.kvk.attention_score({a[0]}, {a[1]}, {a[2] if len(a) > 2 else None}, "
         f"{op.attr('scale')!r}, {op.attr('window')}, {op.attr('pool')})"),
     "kv.keep": lambda op, a: (
-        f"K.kv.keep({a[0]}, {a[1] if len(a) > 1 else None}, {dim_str(op.attr('count'))}, "
+        f"K.kvk.keep({a[0]}, {a[1] if len(a) > 1 else None}, {dim_str(op.attr('count'))}, "
         f"{op.attr('sinks')}, {dim_str(op.attr('window'))}, {op.attr('largest')})"),
-    "kv.quantize": lambda op, a: (f"K.kv.quantize({a[0]}, {op.attr('bits')}, {op.attr('group')}, "
+    "kv.quantize": lambda op, a: (f"K.kvk.quantize({a[0]}, {op.attr('bits')}, {op.attr('group')}, "
                                   f"{op.attr('axis')!r}, {op.attr('residual')})"),
     "kv.dequantize": _dequantize,
-    "kv.prune_channels": lambda op, a: (f"K.kv.prune_channels({a[0]}, {a[1]}, {op.attr('keep')}, "
+    "kv.prune_channels": lambda op, a: (f"K.kvk.prune_channels({a[0]}, {a[1]}, {op.attr('keep')}, "
                                         f"{op.attr('window')})"),
-    "kv.heads": lambda op, a: f"K.kv.heads({a[0]}, {list(op.attr('heads'))})",
-    "kv.merge_heads": lambda op, a: f"K.kv.merge_heads({a[0]}, {a[1]}, {list(op.attr('heads'))})",
+    "kv.heads": lambda op, a: f"K.kvk.heads({a[0]}, {list(op.attr('heads'))})",
+    "kv.merge_heads": lambda op, a: f"K.kvk.merge_heads({a[0]}, {a[1]}, {list(op.attr('heads'))})",
 }
