@@ -3,8 +3,8 @@ shapes, a 1-layer tiny Llama end to end (prefill + decode, logits and greedy tok
 PTX of every kernel for sm_80 and sm_90 (compiled in a subprocess without the simulator).
 
 The simulator runs every CUDA thread as a Python thread (a few thousand threads a second), so
-shapes are tiny. llama-tiny itself (2 layers, vocab 256) takes minutes there: its end-to-end
-test is marked slow. Skipped without the `cuda` extra (`pip install -e ".[cuda]"`).
+shapes are tiny, and the end-to-end tests are marked slow: the 1-layer model takes ~40 s there,
+llama-tiny itself (2 layers, vocab 256) ~3 minutes. Skipped without the `cuda` extra (`pip install -e ".[cuda]"`).
 """
 import os
 import subprocess
@@ -127,9 +127,12 @@ def _tiny_llama():
 
 
 def _end_to_end(dev, model, prompt, steps):
+    """Max |logits difference| over prefill and `steps` decode steps, both backends fed the same
+    tokens; the cuda program is built from the numba-cpu program's IR (one capture)."""
     import pimc
-    gpu = pimc.compile(model, backend="cuda")
+    from pimc.backends.cuda import CudaBackend
     cpu = pimc.compile(model, backend="numba-cpu")
+    gpu = pimc.Program(cpu.ir, cpu.weights, "cuda", cpu.pipeline, CudaBackend().compile(cpu.ir))
     b, t = prompt.shape
     pos = np.tile(np.arange(t), (b, 1))
     (glog, *gcache), (clog, *ccache) = gpu.run("prefill", prompt, pos), cpu.run("prefill",
@@ -147,6 +150,7 @@ def _end_to_end(dev, model, prompt, steps):
     return gpu, cpu, worst
 
 
+@pytest.mark.slow  # ~40 s: the simulator runs ~10k threads per forward pass of this model
 def test_one_layer_llama_prefill_and_decode_match_numba_cpu(dev):
     gpu, cpu, worst = _end_to_end(dev, _tiny_llama(), np.array([[5, 1, 40, 7], [2, 9, 9, 30]]), 2)
     assert worst < 1e-4
@@ -212,8 +216,7 @@ PTX_SCRIPT = textwrap.dedent(r"""
 """)
 
 
-@pytest.mark.slow
-def test_every_kernel_compiles_to_ptx_for_sm80_and_sm90():
+def test_every_kernel_compiles_to_ptx_for_sm80_and_sm90():  # ~20 s, but no GPU is needed
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     done = subprocess.run([sys.executable, "-c", PTX_SCRIPT], env=env, capture_output=True,
                           text=True, timeout=600)
