@@ -25,6 +25,10 @@ PIPELINES = {
                     "kv-compress{method=quant,bits=2,group=4,window=2}",
     "h2o-per-head+quant": "kv-compress{method=h2o,ratio=0.5,window=2,pattern=FC/C},"
                           "kv-compress{method=quant,bits=8,group=4,window=0}",
+    "h2o-half-window": "kv-compress{method=h2o,ratio=0.5}",  # a symbolic window, S//2
+    "l2norm-odd-layers": "kv-compress{method=l2norm,ratio=0.5,pattern=FC}",  # S and S_KV
+    "think+snapkv": "kv-compress{method=think,ratio=0.5,window=4},"
+                    "kv-compress{method=snapkv,ratio=0.5,window=4}",
 }
 METHODS = ["l2norm", "sink-window", "h2o", "snapkv", "quant", "think"]
 
