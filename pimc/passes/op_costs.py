@@ -268,8 +268,11 @@ def expected_active_experts(experts: Dim, k: int, tokens: Dim,
 # streaming form: the stored cache is codes, one token per step leaves the residual window and
 # is quantised, and dequantisation happens inside the attention that reads the codes.
 def _evicts_one(v: OpView) -> bool:
+    """A decode step's eviction: one token fewer than the live cache (a KV append, maybe
+    quantised and dequantised); per-token scores (rank 3) are not a cache, the count decides."""
     n, kept = tensor(v.operands[0]).shape[2], v.out.shape[2]
-    return sympy.simplify(sympy.sympify(n) - kept - 1) == 0
+    live = 0 in v.appended or tensor(v.operands[0]).rank == 3
+    return live and sympy.simplify(sympy.sympify(n) - kept - 1) == 0
 
 
 def _kv_select(v: OpView) -> tuple[Expr, Expr]:

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from pimc.backends.numba_cpu.kv_cache import prefix
+from pimc.errors import PimcError
 
 _JIT = dict(cache=True)  # no fastmath: the scores must round as the interpreter's do
 
@@ -42,7 +43,7 @@ def select(x: np.ndarray, idx: np.ndarray, inplace: bool = False) -> np.ndarray:
     idx = np.asarray(idx, np.int64)
     n = x.shape[2]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise IndexError(f"kv.select: positions {idx.min()}..{idx.max()} outside the {n} "
+        raise PimcError(f"kv.select: positions {idx.min()}..{idx.max()} outside the {n} "
                          "cached tokens")
     if idx.ndim == 1:
         return np.ascontiguousarray(x[:, :, idx])
@@ -103,7 +104,7 @@ def attention_score(q, k, acc, scale, window: int, pool: int) -> np.ndarray:
     t, d = q.shape[2], q.shape[3]
     rows = window or t
     if rows > t:
-        raise ValueError(f"kv.attention_score: window {rows} exceeds the {t} query rows")
+        raise PimcError(f"kv.attention_score: window {rows} exceeds the {t} query rows")
     score = np.zeros(k.shape[:3], np.float64)
     _attention_score(q, k, d ** -0.5 if scale is None else float(scale), rows, score)
     if acc is not None:
@@ -120,7 +121,7 @@ def keep(cache, scores, count: int, sinks: int, window: int, largest: bool) -> n
     best by score (ties: the earlier position); without scores, the most recent rest."""
     b, h, n = cache.shape[:3]
     if count > n or sinks + window > count:
-        raise ValueError(f"kv.keep: keeps {count} (sinks {sinks}, window {window}) of {n} "
+        raise PimcError(f"kv.keep: keeps {count} (sinks {sinks}, window {window}) of {n} "
                          "cached tokens")
     position = np.arange(n)
     protected = (position < sinks) | (position >= n - window)
