@@ -64,6 +64,18 @@ def test_generate_equals_the_interpreter_greedy_loop(saved, method):
     assert np.array_equal(tokens, interpreted_greedy(prog, ids))
 
 
+def test_ragged_prompts_and_eos_with_h2o(saved):
+    """Rows of different lengths run as separate batches, each with its own budget and
+    scores; a row that emits eos is padded with it, as in the interpreter's loop."""
+    prog = build(saved, PIPELINES["h2o"])
+    rows = [prompt(seed=4)[0], prompt(seed=5)[0, :9]]
+    first = interpreted_greedy(prog, rows)
+    eos = int(first[0, PROMPT + 2])  # a token row 0 emits: it stops there
+    tokens = prog.generate(rows, NEW, eos=eos)
+    assert np.array_equal(tokens, greedy(lambda f, *x: prog.interpret(f, *x), rows, NEW, eos))
+    assert (tokens[0, PROMPT + 2:] == eos).all()
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_ratio_zero_generate_equals_the_uncompressed_model(saved, method):
     ids = prompt(seed=1)
