@@ -8,8 +8,7 @@ epilogue, their scalar bodies), and the static buffer plan (arena slots are devi
 What is overridden:
 - `OUT_RULES`: linear, rmsnorm, softmax, rope, attention, embedding and concat call the CUDA
   launchers in device.py (`D.*`), writing into planned device buffers;
-- views (reshape, transpose, expand, float casts) become strided device views (slice is shared:
-  device arrays take the same index syntax);
+- views (reshape, transpose, expand, slice, float casts) become strided device views;
 - fused elementwise trees become generated `@cuda.jit` kernels, one thread per element, and
   linear epilogues become a warp-per-feature GEMV that finishes each dot product in its warp,
   plus a post-GEMM pass;
@@ -73,8 +72,10 @@ _VIEW_RULES = {
     "llm.transpose": lambda op, a: f"D.transpose({a[0]}, {tuple(op.attr('perm'))})",
     "llm.expand": lambda op, a: f"D.expand({a[0]}, {shape(op.results[0].type)})",
     "llm.cast": _cast,
+    # numba-cpu's index expression, on the device array (a KV cache's DeviceTensor unwrapped)
+    "llm.slice": lambda op, a: cpu._slice(op, [f"D.arr({a[0]})"]),
 }
-_KEEP = {"llm.weight", "llm.slice"}  # same source on the device: W holds device arrays
+_KEEP = {"llm.weight"}  # the same source on the device: W holds device arrays
 
 
 def _rule(name: str, rule: Callable) -> Callable:
