@@ -131,6 +131,7 @@ def test_neupims_mha_estimate_by_hand(gpt2):
 
 @pytest.mark.parametrize("args, message", [
     (["--tp", "0"], "--tp: must be a positive integer, got 0"),
+    (["--tp", "8"], "--tp: 8 exceeds @prefill's 4 KV heads; allowed: 1..4"),
     (["--pim-timing", "exact"], "--pim-timing: unknown 'exact'; valid: cost-model, neupims-mha"),
     (["--pp", "5"], "--pp: 5 stages exceed @prefill's 2 layers; allowed: 1..2"),
     (["--npu-timing", "fast"], "--npu-timing: unknown 'fast'; valid: auto, npusim, roofline"),

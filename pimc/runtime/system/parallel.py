@@ -89,6 +89,11 @@ def shard_table(func: FuncOp, tp: int, bindings: dict[str, int]) -> dict[Operati
     if tp == 1:
         return {}
     subs = {sym(k): sympy.Integer(v) for k, v in bindings.items()}
+    for op in body_ops(func):
+        heads = op.operands[1].type.shape[1] if op.name in ATTENTION_OPS else None
+        if isinstance(heads, int) and tp > heads:  # a shard needs at least one KV head
+            raise PimcError(f"--tp: {tp} exceeds @{func.sym_name}'s {heads} KV heads; "
+                            f"allowed: 1..{heads}")
     split: set[Value] = {a for a in func.args if _has_context_dim(a)}  # KV caches, by heads
     table: dict[Operation, Shard] = {}
     for op in body_ops(func):
