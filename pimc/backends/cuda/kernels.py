@@ -250,8 +250,9 @@ def copy4(src, dst):
         dst[rest // b, rest % b, i2, i3] = src[rest // b, rest % b, i2, i3]
 
 
-def _sigs():
-    """(kernel, signature) for every hand-written kernel, for PTX compilation without a GPU."""
+def kernel_signatures() -> dict:
+    """{name: (kernel, signature)} for every hand-written kernel, for compiling PTX without a
+    GPU (tests/unit/test_cuda_backend.py)."""
     from numba import boolean, types
     m2 = types.Array(float32, 2, "A")
     m4 = types.Array(float32, 4, "A")
@@ -266,7 +267,3 @@ def _sigs():
         "embedding": (embedding, (types.Array(int64, 1, "A"), m2, m2)),
         "copy4": (copy4, (m4, m4)),
     }
-
-
-def kernel_signatures() -> dict:
-    return _sigs()
