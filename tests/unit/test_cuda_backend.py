@@ -3,7 +3,7 @@ shapes, a 1-layer tiny Llama end to end (prefill + decode, logits and greedy tok
 PTX of every kernel for sm_80 and sm_90 (compiled in a subprocess without the simulator).
 
 The simulator runs every CUDA thread as a Python thread (a few thousand threads a second), so
-shapes are tiny, and the end-to-end tests are marked slow: the 1-layer model takes ~40 s there,
+shapes are tiny, and the end-to-end tests are marked slow: the 1-layer model takes 1-2 minutes there,
 llama-tiny itself (2 layers, vocab 256) ~3 minutes. Skipped without the `cuda` extra (`pip install -e ".[cuda]"`).
 """
 import os
@@ -150,7 +150,7 @@ def _end_to_end(dev, model, prompt, steps):
     return gpu, cpu, worst
 
 
-@pytest.mark.slow  # ~40 s: the simulator runs ~10k threads per forward pass of this model
+@pytest.mark.slow  # 1-2 min: the simulator runs ~10k threads per forward pass of this model
 def test_one_layer_llama_prefill_and_decode_match_numba_cpu(dev):
     gpu, cpu, worst = _end_to_end(dev, _tiny_llama(), np.array([[5, 1, 40, 7], [2, 9, 9, 30]]), 2)
     assert worst < 1e-4
