@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 from pimc.backends.base import RuleTable
 from pimc.backends.numba_cpu import codegen as cpu
-from pimc.backends.numba_cpu.fusion import Group, _body, _index, _named, epilogue_index
+from pimc.backends.numba_cpu.fusion import (Group, _body, _index, _named, epilogue_index,
+                                            epilogue_parts)
 from pimc.ir.core import Operation
 
 shape = cpu.shape
@@ -114,15 +115,7 @@ def epilogue_kernels(g: Group) -> tuple[tuple[str, str], tuple[str, str]]:
     """(gemv, post) kernels for a group fused into its linear: gemv(x, w, out, *extra) is
     kernels.gemv with the group's body at the store; post(out, *extra) finishes a GEMM's output
     in place, one thread per element."""
-    out = g.value.type
-    extra = [v for v in g.inputs if v is not g.through]
-    read = {v: f"a{n}{epilogue_index(v, out)}" for n, v in enumerate(extra)}
-    read[g.through] = "acc"
-    body, last = _body(g, read)
-    args = "".join(f", a{n}" for n in range(len(extra)))
-
-    def finish(pad: str) -> str:
-        return "".join(f"{pad}{s}\n" for s in body) + f"{pad}out[r, j] = {last}"
+    args, finish = epilogue_parts(g)
 
     gemv = _named("cugemv", "@cuda.jit\ndef {name}(x, w, out" + args + "):\n",
                   "    j = (cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x) // G.WARP\n"

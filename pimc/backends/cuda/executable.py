@@ -9,22 +9,18 @@ else; the KV caches stay on the device and are appended to in place (`kv_buffer`
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import math
-import sys
 from collections.abc import Sequence
 
 import numpy as np
 from numba import cuda
 
 from pimc.backends.cuda import device as D
-from pimc.backends.numba_cpu.executable import _as_input, cache_dir
+from pimc.backends.numba_cpu.executable import _as_input, import_generated
 from pimc.errors import PimcError
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.shape_binding import Bindings
 from pimc.ir.weights import WeightsStore
-from pimc.output import write_atomically
 
 
 class DeviceArena:
@@ -45,26 +41,10 @@ class DeviceArena:
         return D.reshape(buf[:n], shape)
 
 
-def _import_generated(source: str):
-    """Like numba-cpu's: the module is written to a file named by its hash and imported."""
-    name = f"pimc_cuda_{hashlib.sha256(source.encode()).hexdigest()[:16]}"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = cache_dir() / "cuda" / f"{name}.py"
-    if not path.exists() or path.read_text() != source:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[name] = module
-    return module
-
-
 class CudaExecutable:
     def __init__(self, source: str):
         self.source = source
-        self.namespace = vars(_import_generated(source))
+        self.namespace = vars(import_generated(source, "cuda", "pimc_cuda"))
         self.arenas = {name: DeviceArena(n) for name, n in self.namespace["SLOTS"].items()}
         self.weights: dict[str, object] = {}
 

@@ -34,12 +34,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pimc"
 
 
-def _import_generated(source: str):
+def import_generated(source: str, folder: str = "numba-cpu", prefix: str = "pimc_generated"):
+    """The generated module for `source`, written to the cache under a name from its hash (so
+    numba's on-disk cache applies to its kernels) and imported once per process."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    name = f"pimc_generated_{digest}"
+    name = f"{prefix}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
-    path = cache_dir() / "numba-cpu" / f"{name}.py"
+    path = cache_dir() / folder / f"{name}.py"
     if not path.exists() or path.read_text() != source:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, source)
@@ -53,7 +55,7 @@ def _import_generated(source: str):
 class Executable:
     def __init__(self, source: str):
         self.source = source
-        self.namespace = vars(_import_generated(source))
+        self.namespace = vars(import_generated(source))
         self.arenas = {name: Arena(n) for name, n in self.namespace["SLOTS"].items()}
         self.weights: dict[str, np.ndarray] = {}
 

@@ -188,9 +188,9 @@ def loop_kernel(g: Group) -> tuple[str, str]:
     return _named("ew", "@njit(cache=True)\ndef {name}(out" + args + "):\n", "\n".join(lines))
 
 
-def epilogue_kernels(g: Group) -> tuple[tuple[str, str], tuple[str, str]]:
-    """(gemv, post) kernels for a group fused into its linear. gemv(x, w, out, *extra) computes
-    each dot product and finishes it; post(out, *extra) finishes a BLAS GEMM's output in place."""
+def epilogue_parts(g: Group):
+    """What every backend's epilogue kernels share: the extra arguments (`, a0, a1...`) and
+    `finish(pad)`, the group's body applied to the accumulator `acc`, stored to out[r, j]."""
     out = g.value.type
     extra = [v for v in g.inputs if v is not g.through]
     read = {v: f"a{n}{epilogue_index(v, out)}" for n, v in enumerate(extra)}
@@ -200,6 +200,13 @@ def epilogue_kernels(g: Group) -> tuple[tuple[str, str], tuple[str, str]]:
 
     def finish(pad: str) -> str:
         return "".join(f"{pad}{s}\n" for s in body) + f"{pad}out[r, j] = {last}"
+    return args, finish
+
+
+def epilogue_kernels(g: Group) -> tuple[tuple[str, str], tuple[str, str]]:
+    """(gemv, post) kernels for a group fused into its linear. gemv(x, w, out, *extra) computes
+    each dot product and finishes it; post(out, *extra) finishes a BLAS GEMM's output in place."""
+    args, finish = epilogue_parts(g)
 
     gemv = _named("gemv", "@njit(parallel=True, cache=True, fastmath=K.FAST)\n"
                   "def {name}(x, w, out" + args + "):\n",
