@@ -71,13 +71,14 @@ def test_llama_tiny_emits_pim_cmds_on_every_pim_target(target, tmp_path):
 
 def test_neupims_gemv_stream_counts_by_hand():
     """llama-tiny's q projection (64 x 64) on NeuPIMs: 4 stacks x 8 channels x 16 bank units,
-    rows_per_unit 1, so stack 0 holds all 64 rows; one 64-B column holds 32 fp16 inputs: 2
-    WRGBs and 2 MACABs per channel; one MVSB per (rank, group) moves the 16-row block."""
+    rows_per_unit 1, so stack 0 holds all 64 rows; a MAC reads the 16 fp16 its unit multiplies
+    (32 B, half an HBM2 burst): 4 WRGBs and 4 MACABs per channel for the 64 inputs; one MVSB per
+    (rank, group) moves the 16-row block."""
     streams = _streams("llama-tiny", "neupims", batch=1, context=64, layout="pimc",
                        policy=None)
     q = next(k for k in streams.kernels if k.kind == "gemv" and k.shape["rows"] == 64)
     assert q.shape["rows_per_unit"] == 1 and q.shape["rows_in_stack"] == 64
-    assert q.counts() == {"MACAB": 8 * 2, "WRGB": 8 * 2, "MVSB": 8 * 4, "MVGB": 0, "SFM": 0}
+    assert q.counts() == {"MACAB": 8 * 4, "WRGB": 8 * 4, "MVSB": 8 * 4, "MVGB": 0, "SFM": 0}
     att = next(k for k in streams.kernels if k.kind == "attention")
     # 4 query heads over 2 KV heads, 4 stacks: one (query head) per stack; 65 keys over 4 bank
     # groups = 17 keys each, head_dim 16 fits one column slice: 17 score + 17 context MACs

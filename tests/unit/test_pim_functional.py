@@ -45,7 +45,9 @@ def numpy_gemv(w, x):
 
 
 def test_neupims_org_is_the_targets():
-    assert NEUPIMS == PimOrg(8, 1, 1, 4, 4, 32768, 32, 64)  # HBM2 legacy channels, 64-B bursts
+    # HBM2 legacy channels of 2-KiB rows; a MAC reads the 16 fp16 (32 B) its bank's 16 multipliers
+    # take (NeuPIMs pim_comp_coverage 16), half a 64-B burst, so a row holds 64 PIM columns
+    assert NEUPIMS == PimOrg(8, 1, 1, 4, 4, 32768, 64, 32)
 
 
 # (query heads, KV heads, context, head_dim): contexts not a multiple of the units (16 on HBM3

@@ -49,8 +49,15 @@ class PimOrg:
         if not m.has_banks:
             raise PimcError(f"target '{target.name}': [memory] has no bank organisation (ranks, "
                             "bank_groups, banks_per_group, rows, columns) to lay PIM data over")
+        # A MAC reads what a unit multiplies at once: `lanes` elements of the PIM's type. That is
+        # one column on AttAcc's HBM3 (16 fp16 = 32 B); NeuPIMs' 16 multipliers per bank take
+        # half of an HBM2 64-B burst (pim_comp_coverage 16, configs/memory_configs/neupims.json),
+        # so its rows hold twice as many PIM columns as burst columns.
+        col = m.access_bytes
+        if target.pim is not None:
+            col = min(col, target.pim.lanes * DTYPE_BYTES.get(target.pim.dtype, 2))
         return cls(m.channels, m.pseudo_channels, m.ranks, m.bank_groups, m.banks_per_group,
-                   m.rows, m.columns, m.access_bytes)
+                   m.rows, m.columns * m.access_bytes // col, col)
 
 
 # AttAcc's HBM3 stack (ATTACC.md §2): 16 channels x 2 pCH x 2 ranks x 4 groups x 4 banks,

@@ -105,9 +105,11 @@ def pim_spec(target) -> DramSpec:
     base = spec_from_target(target)
     pim = target.pim
     interval = getattr(pim, "interval_tck", pim.mac_interval_tck)
+    cols = PimOrg.of(target)  # PIM columns: what one MAC reads per bank (layout.PimOrg.of)
     return dataclasses.replace(
         base, name=f"{target.name}-pim",
-        org=dataclasses.replace(base.org, channels=target.memory.channels),
+        org=dataclasses.replace(base.org, channels=target.memory.channels,
+                                columns=cols.columns, access_bytes=cols.column_bytes),
         params={**base.params, "tCCDAB": interval, "tCCDSB": interval},
         commands=DRAM_COMMANDS + PIM_COMMANDS, rule_rows=DRAM_RULES + PIM_RULES)
 

@@ -37,7 +37,7 @@ from pimc.passes.cost_model import Roofline
 from pimc.targets import DeviceSpec, Target
 
 # Bump when a simulator's timing changes: the disk cache's file names include it.
-SIM_VERSION = 2
+SIM_VERSION = 3  # 3: NeuPIMs MACs read 32 B (its 16 multipliers), not a 64-B burst
 ATTENTION_OPS = ("llm.attention", "pim.attention")
 GEMV_OPS = ("llm.linear", "pim.gemv")
 PIM_KINDS = ("pim-bank", "pim-bankgroup", "pim-buffer")  # DeviceSpec.kind of in-DRAM PIM
