@@ -236,8 +236,8 @@ def write(out, where: Path):
     rows, m = out["rows"], out["model"]
     keys = [k for k in rows[0] if k.startswith(("passkey@", "digits@"))]
     lines = [f"# KV compression quality ({m['params'] / 1e6:.1f}M-param Llama, trained "
-             f"{m['train_seconds']:.0f} s on 2 threads; {out['args']['samples']} samples per "
-             "cell)", "",
+             f"{m['train_seconds']:.0f} s on {m.get('trained_on', 'CPU, 2 threads')}; "
+             f"{out['args']['samples']} samples per cell)", "",
              "| method | ratio / bits | KV kept | " + " | ".join(keys) +
              " | ppl | two-turn 1st | two-turn 2nd |",
              "|---|---|---|" + "---|" * (len(keys) + 3)]
