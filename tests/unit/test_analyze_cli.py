@@ -178,13 +178,7 @@ def test_bad_plot_path(capsys, tmp_path, name, fragments):
 
 # ---- --cost-model sim ----------------------------------------------------------------------------
 
-MHA = """
-func.func @decode(%q: tensor<Bx8x1x64xf16>, %k: tensor<Bx8xSx64xf16>, %v: tensor<Bx8xSx64xf16>, %x: tensor<Bx1x512xf16>) -> (tensor<Bx8x1x64xf16>, tensor<Bx1x1024xf16>) {
-  %o = "llm.attention"(%q, %k, %v) : (tensor<Bx8x1x64xf16>, tensor<Bx8xSx64xf16>, tensor<Bx8xSx64xf16>) -> tensor<Bx8x1x64xf16>
-  %w = "llm.weight"() {handle = #pimc.weight<"up">} : () -> tensor<1024x512xf16>
-  %h = "llm.linear"(%x, %w) : (tensor<Bx1x512xf16>, tensor<1024x512xf16>) -> tensor<Bx1x1024xf16>
-  func.return %o, %h : tensor<Bx8x1x64xf16>, tensor<Bx1x1024xf16>
-}"""
+from test_sim_cost_model import MHA  # noqa: E402  the same small decode module
 
 
 @pytest.fixture

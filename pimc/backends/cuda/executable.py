@@ -16,7 +16,7 @@ import numpy as np
 from numba import cuda
 
 from pimc.backends.cuda import device as D
-from pimc.backends.numba_cpu.executable import _as_input, import_generated
+from pimc.backends.numba_cpu.executable import _as_input, function_for, import_generated
 from pimc.errors import PimcError
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.shape_binding import Bindings
@@ -62,11 +62,7 @@ class CudaExecutable:
                         data, dtype=np.float32 if data.dtype.kind in "fV" else data.dtype))
 
     def run(self, module: ModuleOp, func: str, inputs: Sequence) -> list:
-        fn = module.func(func)
-        if len(inputs) != len(fn.args):
-            raise PimcError(f"@{func} takes {len(fn.args)} inputs "
-                            f"({', '.join('%' + (a.name_hint or str(a.index)) for a in fn.args)}), "
-                            f"got {len(inputs)}")
+        fn = function_for(module, func, inputs)
         bindings, arrays = Bindings(), []
         for arg, value in zip(fn.args, inputs):
             what = f"argument %{arg.name_hint or arg.index} of @{func}"

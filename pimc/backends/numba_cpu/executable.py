@@ -34,6 +34,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pimc"
 
 
+def function_for(module: ModuleOp, func: str, inputs: Sequence):
+    """@func of `module`, after checking it is given one input per argument."""
+    fn = module.func(func)
+    if len(inputs) != len(fn.args):
+        raise PimcError(f"@{func} takes {len(fn.args)} inputs "
+                        f"({', '.join('%' + (a.name_hint or str(a.index)) for a in fn.args)}), "
+                        f"got {len(inputs)}")
+    return fn
+
+
 def import_generated(source: str, folder: str = "numba-cpu", prefix: str = "pimc_generated"):
     """The generated module for `source`, written to the cache under a name from its hash (so
     numba's on-disk cache applies to its kernels) and imported once per process."""
@@ -73,11 +83,7 @@ class Executable:
                         data, dtype=np.float32 if data.dtype.kind in "fV" else data.dtype)
 
     def run(self, module: ModuleOp, func: str, inputs: Sequence) -> list[np.ndarray]:
-        fn = module.func(func)
-        if len(inputs) != len(fn.args):
-            raise PimcError(f"@{func} takes {len(fn.args)} inputs "
-                            f"({', '.join('%' + (a.name_hint or str(a.index)) for a in fn.args)}), "
-                            f"got {len(inputs)}")
+        fn = function_for(module, func, inputs)
         bindings, arrays = Bindings(), []
         for arg, value in zip(fn.args, inputs):
             array = _as_input(value, arg.type, f"argument %{arg.name_hint or arg.index} of @{func}")
