@@ -1,6 +1,14 @@
 """Fixtures shared by several test files."""
-import pytest
-import torch
+import os
+
+# No test uses a real GPU. numba-cuda reads this once, at the first `import numba.cuda` of a
+# process, so it is set before any test module can import it; otherwise the cuda backend's
+# simulator tests would skip on whichever xdist worker imported numba.cuda first. The PTX
+# test runs its compiler in a subprocess without it.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 class Cumsum(torch.nn.Module):
