@@ -104,3 +104,41 @@ def test_chrome_trace_schema_and_no_overlap_per_track(tmp_path):
     for spans in tracks.values():
         spans.sort()
         assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:]))
+
+
+def test_a_devices_lanes_overlap_but_share_the_external_bus():
+    """The NPU's vector units run beside its arrays (own lane), yet the two lanes' external
+    traffic never overlaps: g holds the bus [0,1]; v's 2 s hold waits for it, v [1,3]."""
+    tasks = [Task("g", "npu", 4.0, (), 1.0, external=True),
+             Task("v", "npu", 2.0, (), 2.0, unit="vector", external=True),
+             Task("w", "npu", 1.0, (), 0.0, unit="vector", external=True)]
+    s = schedule(tasks)
+    assert [(x.start_s, x.end_s, x.unit) for x in s.slices] == \
+        [(0, 4, ""), (1, 3, "vector"), (3, 4, "vector")]
+    assert s.busy_s == {"npu": 4.0, "npu.vector": 3.0} and s.makespan_s == 4
+    # not external (PIM compute, Logic-PIM over TSVs): no bus reservation, v starts at 0
+    free = [Task("g", "npu", 4.0, (), 1.0, external=True),
+            Task("v", "npu", 2.0, (), 2.0, unit="vector")]
+    assert [x.start_s for x in schedule(free).slices] == [0, 0]
+
+
+def test_npusim_vector_ops_get_the_vector_lane():
+    func = placed_decode("neupims", 4, 64)
+    target = get_target("neupims")
+    tasks = function_tasks(func, target, 4, 64, npusim=True)
+    lanes = {(t.kind, t.lane) for t in tasks if t.duration_s}
+    assert {("llm.rmsnorm", "npu.vector"), ("llm.silu", "npu.vector"),
+            ("llm.rope", "npu"), ("llm.attention", "pim")} <= lanes
+    assert all(t.external == (t.device == "npu") for t in tasks)
+    # the roofline NPU keeps one lane
+    assert {t.unit for t in function_tasks(func, target, 4, 64)} == {""}
+
+
+def test_chrome_trace_gives_a_lane_its_own_thread():
+    tasks = [Task("g", "npu", 4.0, (), 1.0, external=True),
+             Task("v", "npu", 2.0, (), 2.0, unit="vector", external=True)]
+    events = trace_events([("s", tasks, schedule(tasks), 0.0)])["traceEvents"]
+    threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+               if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert sorted(threads.values()) == ["npu", "npu vector"]
+    assert len({(e["pid"], e["tid"]) for e in events if e["ph"] == "X"}) == 2

@@ -1,9 +1,13 @@
 """A discrete-event schedule of one model step over the devices' timelines.
 
-Each op is a `Task` on one device with a duration and the tasks whose results it reads. Devices
-run their tasks one at a time, in the order the IR lists them (the order `sub-batch-interleave`
-chose), each as soon as its inputs are done and its device is free. Tasks on different devices
-overlap, which is where heterogeneous systems gain: NeuPIMs' NPU runs sub-batch 1's GEMMs while
+Each op is a `Task` on one device with a duration and the tasks whose results it reads. A device
+has one lane, or several where it has units that work side by side: NeuPIMs' NPU advances its
+systolic arrays and its vector units in the same cycle (casys-kaist/NeuPIMs
+src/NeuPIMSystolicWS.cc cycle(): systolic_cycle() then vector_unit_cycle(), fed from one queue
+that issues the first ready instruction), so a norm of one sub-batch runs beside a GEMM of the
+other. A lane runs its tasks one at a time, in the order the IR lists them (the order
+`sub-batch-interleave` chose), each as soon as its inputs are done and the lane is free. Tasks on
+different devices (and lanes) overlap, which is where heterogeneous systems gain: NeuPIMs' NPU runs sub-batch 1's GEMMs while
 its PIM runs sub-batch 2's attention.
 
 Memory contention. The NPU/xPU and the PIM units share the HBM channels. Each task says how long
@@ -30,6 +34,12 @@ class Task:
     kind: str = ""  # the op, for traces and reports
     flops: float = 0.0
     nbytes: float = 0.0  # bytes it reads and writes, for energy
+    unit: str = ""  # the device's lane: "" for its main one, e.g. "vector" for the NPU's vector units
+    external: bool = False  # its hold is traffic over the memory's external interface (NPU/xPU)
+
+    @property
+    def lane(self) -> str:
+        return f"{self.device}.{self.unit}" if self.unit else self.device
 
     def __post_init__(self):
         if self.duration_s < 0 or self.hold_s < 0 or self.hold_s > self.duration_s + 1e-15:
@@ -43,13 +53,14 @@ class Slice:
     device: str
     start_s: float
     end_s: float
+    unit: str = ""  # the device's lane (Task.unit)
 
 
 @dataclass
 class Schedule:
     slices: list[Slice]
     makespan_s: float
-    busy_s: dict[str, float] = field(default_factory=dict)
+    busy_s: dict[str, float] = field(default_factory=dict)  # per lane (Task.lane)
 
     def utilisation(self) -> dict[str, float]:
         span = self.makespan_s or 1.0
@@ -82,13 +93,24 @@ class _Intervals:
         self.ends.insert(k, start + length)
 
 
+def _earliest(t: float, length: float, sets: list[_Intervals]) -> float:
+    """The first time from t at which every set has a gap of `length`."""
+    while True:
+        moved = t
+        for s in sets:
+            moved = s.earliest(moved, length)
+        if moved == t:
+            return t
+        t = moved
+
+
 def schedule(tasks: list[Task], dual_row_buffers: bool = True) -> Schedule:
     """Start times for `tasks` (see the module docstring); tasks must be in a topological order
     (every dep an earlier index), as the IR's program order is."""
     finish = [0.0] * len(tasks)
     free: dict[str, float] = {}
     busy: dict[str, float] = {}
-    channels = _Intervals()
+    channels, bus = _Intervals(), _Intervals()
     slices = []
     for i, task in enumerate(tasks):
         ready = 0.0
@@ -99,12 +121,14 @@ def schedule(tasks: list[Task], dual_row_buffers: bool = True) -> Schedule:
         if task.duration_s == 0:  # views, handles: no device time
             finish[i] = ready
             continue
-        start = max(ready, free.get(task.device, 0.0))
-        if not dual_row_buffers:
-            start = channels.earliest(start, task.hold_s)
-            channels.add(start, task.hold_s)
+        lane = task.lane
+        start = max(ready, free.get(lane, 0.0))
+        sets = ([] if dual_row_buffers else [channels]) + ([bus] if task.external else [])
+        start = _earliest(start, task.hold_s, sets)
+        for s in sets:
+            s.add(start, task.hold_s)
         finish[i] = start + task.duration_s
-        free[task.device] = finish[i]
-        busy[task.device] = busy.get(task.device, 0.0) + task.duration_s
-        slices.append(Slice(i, task.device, start, finish[i]))
+        free[lane] = finish[i]
+        busy[lane] = busy.get(lane, 0.0) + task.duration_s
+        slices.append(Slice(i, task.device, start, finish[i], task.unit))
     return Schedule(slices, max(finish, default=0.0), busy)

@@ -23,6 +23,9 @@ from pimc.runtime.system.step_cost import StepCost
 from pimc.targets import Target
 
 SUB_BATCH_ATTR = "subbatch"  # set by sub-batch-interleave (DESIGN §3)
+# Device kinds whose traffic does not cross the HBM's external interface: Logic-PIM reads the
+# banks through the TSVs (Duplex §4), the host its own memory.
+EXTERNAL_EXEMPT = ("logic-pim", "cpu")
 
 
 def function_tasks(func: FuncOp, target: Target, batch: int, context: int,
@@ -63,7 +66,9 @@ def function_tasks(func: FuncOp, target: Target, batch: int, context: int,
         where = t.op.loc.describe() if t.op.loc else ""
         flops = model.shard(t.op).cost(t.cost).flops
         tasks.append(Task(f"{t.op.name} {where}".strip(), t.device, duration, tuple(deps),
-                          hold, sub, t.op.name, flops, nbytes))
+                          hold, sub, t.op.name, flops, nbytes, model.unit_of(t.op, spec),
+                          external=spec.kind not in EXTERNAL_EXEMPT and
+                          not spec.kind.startswith("pim")))
     return tasks
 
 
