@@ -106,6 +106,12 @@ class StepCost(CostModel):
             return "npusim"
         return self.base.op_source(device, op, dims)
 
+    def unit_of(self, op: Operation, device: DeviceSpec) -> str:
+        """The lane an op runs on (schedule.py): npusim's vector ops on an NPU get the vector
+        units' own lane, beside the systolic arrays (NeuPIMs src/NeuPIMSystolicWS.cc cycle())."""
+        return "vector" if self.npusim and device.kind == "npu" and op.name in VECTOR_OPS \
+            else ""
+
     def transfer_time(self, nbytes: float, src: DeviceSpec, dst: DeviceSpec) -> float:
         return self.base.transfer_time(nbytes, src, dst)
 
