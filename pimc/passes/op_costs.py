@@ -167,20 +167,27 @@ def kv_params(v: OpView) -> dict[str, Any]:
 
 
 def quantised_kv_bytes(v: OpView, k: TensorType, val: TensorType) -> Expr:
-    """Bytes of a KIVI cache (Liu et al. 2024, §3.3) of N tokens, as stored: the N - R
-    quantised tokens' codes at `bits` (packed), keys' scale and zero per channel per group of
-    `group` tokens, values' per token per group of `group` channels, both at the KV dtype, and
-    the R most recent (residual) tokens at the KV dtype."""
+    """Bytes of a KIVI cache [B, H, N, D] (keys) and [B, H, N, Dv] (values), as stored:
+    `kivi_bytes` per (batch, head), at the KV dtype."""
     p = kv_params(v)
-    bits, group, residual = p["bits"], p["group"], p.get("residual", 0)
     b, h, n, d = k.shape
-    dv = val.shape[3]
-    e = _kv_bytes_per_element(v, k)
-    residual = min(residual, n) if isinstance(n, int) else residual
-    quantised = n - residual
-    codes = b * h * quantised * (d + dv) * sympy.Rational(bits, 8)
-    stats = 2 * e * b * h * (_ceil_div(quantised, group) * d + quantised * _ceil_div(dv, group))
-    return codes + stats + b * h * residual * (d + dv) * e
+    return b * h * kivi_bytes(n, d, val.shape[3], p["bits"], p["group"], p.get("residual", 0),
+                              _kv_bytes_per_element(v, k))
+
+
+def kivi_bytes(tokens: Expr, key_dim: Expr, value_dim: Expr, bits: int, group: int,
+               residual: Expr, element_bytes: Expr) -> Expr:
+    """Bytes of one KV head's KIVI cache (Liu et al. 2024, §3.3) of `tokens` tokens, as stored:
+    the tokens - residual quantised tokens' codes at `bits` (packed), keys' scale and zero per
+    channel per group of `group` tokens, values' per token per group of `group` channels, both
+    at `element_bytes`, and the `residual` most recent tokens at `element_bytes`. A dim of 0
+    leaves that half out (keys alone: value_dim=0)."""
+    residual = min(residual, tokens) if isinstance(tokens, int) else residual
+    quantised = tokens - residual
+    codes = quantised * (key_dim + value_dim) * sympy.Rational(bits, 8)
+    stats = 2 * element_bytes * (_ceil_div(quantised, group) * key_dim +
+                                 quantised * _ceil_div(value_dim, group))
+    return codes + stats + residual * (key_dim + value_dim) * element_bytes
 
 
 def _kv_bytes_per_element(v: OpView, t: TensorType) -> Expr:

@@ -49,7 +49,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -117,9 +117,12 @@ def can_run(op: Operation, device: DeviceSpec, resident_operand: bool) -> bool:
     return op.name == "llm.matmul" and resident_operand
 
 
-def bindings_for(func: FuncOp, batch: int, context: int) -> dict[str, int]:
-    tokens = context if "prefill" in func.sym_name else 1
-    return {"B": batch, "S": context, "T": tokens}
+def bindings_for(func: FuncOp, batch: int, context: int | Mapping[str, int]) -> dict[str, int]:
+    """B, S and T; `context` is S, or a length per symbol (S and kv-compress's S_KV: the
+    system simulator's compressed caches)."""
+    lengths = dict(context) if isinstance(context, Mapping) else {"S": context}
+    tokens = lengths["S"] if "prefill" in func.sym_name else 1
+    return {"B": batch, **lengths, "T": tokens}
 
 
 def body_ops(func: FuncOp) -> Iterator[Operation]:

@@ -17,6 +17,7 @@ shard's times the tp x pp devices.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,12 +103,25 @@ class StepModel:
         """Devices the whole system has: every shard of every stage."""
         return self.tp * self.pp
 
-    def step(self, phase: str, batch: int, context: int) -> tuple[list[Task], Schedule]:
+    def reserved_tokens(self, r: Request) -> int:
+        """KV-cache tokens a request reserves at admission: its whole sequence."""
+        return r.prompt_len + r.output_len
+
+    def decode_context(self, requests: list[Request], tokens: dict[int, int]) -> int | Mapping:
+        """What a decode step of `requests` (`tokens` generated so far) binds: the mean
+        context S, or (simulate.KvStepModel, compressed caches) each cache symbol's length."""
+        return round(sum(r.prompt_len + tokens[r.id] for r in requests) / len(requests))
+
+    def step(self, phase: str, batch: int, context: int | Mapping) -> tuple[list[Task], Schedule]:
         if phase not in self.funcs:
             raise PimcError(f"the model has no @{phase} function; it has "
                             f"{', '.join('@' + n for n in self.funcs)}")
-        context = -(-max(context, 1) // self.bucket) * self.bucket
-        key = (phase, batch, context)
+        if isinstance(context, Mapping):  # lengths per symbol (place_devices.bindings_for)
+            context = {k: -(-max(v, 1) // self.bucket) * self.bucket for k, v in context.items()}
+            key = (phase, batch, tuple(sorted(context.items())))
+        else:
+            context = -(-max(context, 1) // self.bucket) * self.bucket
+            key = (phase, batch, context)
         if key not in self.memo:
             tasks = function_tasks(self.funcs[phase], self.target, batch, context,
                                    self.cost_model, self.element_bits, self.tp, self.pp,
@@ -147,10 +161,10 @@ def serve(requests: list[Request], model: StepModel, kv_capacity_tokens: int,
           max_batch: int, keep_steps: bool = True, done: list[int] | None = None) -> ServingResult:
     """Run `requests` to completion; `done[0]`, if given, counts finished requests as it goes
     (for a progress bar)."""
-    too_long = [r for r in requests if r.prompt_len + r.output_len > kv_capacity_tokens]
+    too_long = [r for r in requests if model.reserved_tokens(r) > kv_capacity_tokens]
     if too_long:
         r = too_long[0]
-        raise PimcError(f"request {r.id}: {r.prompt_len + r.output_len} tokens exceed the KV "
+        raise PimcError(f"request {r.id}: {model.reserved_tokens(r)} tokens exceed the KV "
                         f"cache's {kv_capacity_tokens} tokens")
     waiting = deque(sorted(requests, key=lambda r: (r.arrival_s, r.id)))
     running: list[Request] = []
@@ -164,10 +178,10 @@ def serve(requests: list[Request], model: StepModel, kv_capacity_tokens: int,
             t = waiting[0].arrival_s  # idle until the next arrival
         admitted = []
         while waiting and waiting[0].arrival_s <= t and len(running) + len(admitted) < max_batch \
-                and reserved + waiting[0].prompt_len + waiting[0].output_len <= kv_capacity_tokens:
+                and reserved + model.reserved_tokens(waiting[0]) <= kv_capacity_tokens:
             r = waiting.popleft()
             admitted.append(r)
-            reserved += r.prompt_len + r.output_len
+            reserved += model.reserved_tokens(r)
         out.max_kv_tokens = max(out.max_kv_tokens, reserved)
         if admitted:
             context = max(r.prompt_len for r in admitted)
@@ -179,7 +193,7 @@ def serve(requests: list[Request], model: StepModel, kv_capacity_tokens: int,
             running += admitted
         decoding = [r for r in running if tokens[r.id] < r.output_len]
         if decoding:
-            context = round(sum(r.prompt_len + tokens[r.id] for r in decoding) / len(decoding))
+            context = model.decode_context(decoding, tokens)
             t = _run(out, model, "decode", t, len(decoding), context, keep_steps)
             for r in decoding:
                 tokens[r.id] += 1
@@ -188,7 +202,7 @@ def serve(requests: list[Request], model: StepModel, kv_capacity_tokens: int,
         for r in [r for r in running if tokens[r.id] >= r.output_len]:
             running.remove(r)
             out.finish_s[r.id] = t
-            reserved -= r.prompt_len + r.output_len
+            reserved -= model.reserved_tokens(r)
             if done is not None:
                 done[0] += 1
     return out

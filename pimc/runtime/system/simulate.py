@@ -3,7 +3,15 @@
 The module is placed once (place-devices at the workload's batch and mean context, optionally
 after `sub-batch-interleave`), then serving.py runs the requests with continuous batching over
 the placed functions' step times. The KV budget is the target's memory minus the weights, in
-tokens of the model's own cache (every @decode argument with the context dim S).
+stored tokens of the model's own cache (every @decode state argument, kv_layout.py).
+
+A cache that kv-compress compressed (kv_layout.py reads what it did) changes three things:
+a request reserves what its caches hold at its last token (an evicting cache its budget, KIVI's
+codes and statistics, ThinK's pruned keys), in tokens of the stored bytes per token; a decode
+step binds each cache's length symbol to its mean length over the running requests (S = the
+budget under eviction, S_KV beside S under a per-layer or per-head pattern), so attention reads
+what is kept; and @decode's attention over a ThinK-pruned key cache is charged the pruned
+prompt tokens' keys at their kept channels.
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ from pimc.passes.cost_model import get_cost_model
 from pimc.passes.place_devices import Placer
 from pimc.passes.pipeline_parser import parse_pipeline
 from pimc.runtime.system.chrome_trace import trace_events, write_trace
+from pimc.runtime.system.kv_layout import KvLayout, kv_layout, mean_request
 from pimc.runtime.system.parallel import check_parallelism
 from pimc.runtime.system.serving import (Request, StepModel, fixed_requests, poisson_requests,
                                          serve, summary)
@@ -78,18 +87,23 @@ def _bytes(t: TensorType, dims: dict, bits: int | None = None) -> float:
 
 
 def kv_bytes_per_token(module: ModuleOp, bits: int | None = None) -> float:
-    """Bytes one token of one sequence adds to the KV cache: the @decode arguments with dim S."""
-    decode = next((f for f in module.funcs if f.sym_name == "decode"), None)
-    if decode is None:
-        raise PimcError("simulate: the model has no @decode function (a decoder with a KV "
-                        "cache is needed)")
-    s = sym("S")
-    caches = [a.type for a in decode.args if isinstance(a.type, TensorType)
-              and any(getattr(d, "free_symbols", set()) and s in d.free_symbols
-                      for d in a.type.shape)]
-    if not caches:
-        raise PimcError("simulate: @decode has no KV-cache argument (no argument with dim S)")
-    return sum(_bytes(t, {"B": 1, "S": 1}, bits) for t in caches)
+    """Bytes one token of one sequence takes in the KV cache as stored: the @decode state
+    arguments (kv_layout.py; KIVI's codes and statistics, ThinK's kept key channels)."""
+    return float(kv_layout(module, bits).bytes_per_token)
+
+
+class KvStepModel(StepModel):
+    """Step times and KV reservations of a module whose caches kv-compress compressed."""
+
+    def __init__(self, layout: KvLayout, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.layout = layout
+
+    def reserved_tokens(self, r: Request) -> int:
+        return self.layout.reserved_tokens(r.prompt_len, r.output_len)
+
+    def decode_context(self, requests: list[Request], tokens: dict[int, int]):
+        return self.layout.lengths([(r.prompt_len, tokens[r.id]) for r in requests])
 
 
 def weight_bytes(module: ModuleOp, bits: int | None = None) -> float:
@@ -109,13 +123,26 @@ def prepare(module: ModuleOp, target: Target, batch: int, context: int,
     steps = [f"sub-batch-interleave{{n={opts.sub_batches}}}"] if opts.sub_batches > 1 else []
     steps.append(f"analyze-intensity{{dtype={counted_dtype(target, opts.dtype)}}}")
     PassManager(parse_pipeline(",".join(steps))).run(module)
+    layout = _layout(module, target, opts)
+    if layout is not None:
+        layout.charge_pruned_keys()
     placer = Placer(target, target.name, get_cost_model(opts.cost_model, target), opts.policy,
                     [])
     for func in module.funcs:
-        for op, device in placer.place(func, batch, context).items():
+        at = layout.lengths([(context, 0)]) if layout is not None and \
+            func.sym_name == "decode" else context
+        for op, device in placer.place(func, batch, at).items():
             op.attributes["device"] = DeviceAttr(device)
     module.attributes["pimc.target"] = StrAttr(target.name)
     return module
+
+
+def _layout(module: ModuleOp, target: Target, opts: SimOptions) -> KvLayout | None:
+    """The compressed KV cache's layout, or None (uncompressed, or no @decode)."""
+    if not any(f.sym_name == "decode" for f in module.funcs):
+        return None
+    layout = kv_layout(module, _BITS.get(counted_dtype(target, opts.dtype)))
+    return layout if layout.compressed else None
 
 
 def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
@@ -128,7 +155,8 @@ def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
     mean_ctx = round(sum(r.prompt_len + r.output_len / 2 for r in requests) / len(requests))
     prepare(module, target, min(batch, len(requests)), mean_ctx, opts)
     bits = _BITS.get(counted_dtype(target, opts.dtype))
-    per_token = kv_bytes_per_token(module, bits)
+    layout = kv_layout(module, bits)
+    per_token = float(layout.bytes_per_token)
     capacity = opts.kv_capacity_tokens
     devices = opts.tp * opts.pp  # each holds 1/devices of the weights and of every token's KV
     if capacity is None:
@@ -140,8 +168,9 @@ def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
                             "or more --tp/--pp")
         capacity = int(free // per_token)
     npusim = uses_npusim(opts.npu_timing, target)
-    model = StepModel(module, target, opts.cost_model, opts.context_bucket, bits, opts.tp,
-                      opts.pp, npusim, opts.pim_timing)
+    args = (module, target, opts.cost_model, opts.context_bucket, bits, opts.tp, opts.pp,
+            npusim, opts.pim_timing)
+    model = KvStepModel(layout, *args) if layout.compressed else StepModel(*args)
     done = [0]
     result = watched(lambda: serve(requests, model, capacity, opts.max_batch or len(requests),
                                    done=done),
@@ -149,7 +178,11 @@ def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
     report = dict(model_target=target.name, dual_row_buffers=model.dual,
                   sub_batches=opts.sub_batches, tp=opts.tp, pp=opts.pp,
                   npu_timing="npusim" if npusim else "roofline", pim_timing=opts.pim_timing,
-                  kv_bytes_per_token=per_token,
+                  kv_bytes_per_token=per_token, kv_compressed=layout.compressed,
+                  kv_bytes_per_context_token=sum(
+                      float(layout.request_bytes(r.prompt_len, r.output_len)) /
+                      (r.prompt_len + r.output_len) for r in requests) / len(requests),
+                  kv_batch_fits=capacity // layout.reserved_tokens(*mean_request(requests)),
                   distinct_steps=len(model.memo), **summary(result, target))
     if trace_path:
         steps = [(f"{s.phase}{i}", s.tasks, s.schedule, s.start_s)

@@ -45,6 +45,7 @@ from pimc.passes.analyze_intensity import VIEWS, Cost
 from pimc.passes.cost_model import CostModel
 from pimc.runtime.npusim import gemm_time, vector_time
 from pimc.runtime.pimsim.sim_cost import PIM_KINDS, SimCostModel, kernel_of
+from pimc.runtime.system.kv_layout import stored_width
 from pimc.runtime.system.neupims_mha import attention_seconds
 from pimc.runtime.system.parallel import ATTENTION_OPS, GEMM_OPS, Shard
 from pimc.targets import DeviceSpec, Target
@@ -122,6 +123,7 @@ class StepCost(CostModel):
         if shard.split:
             heads = math.ceil(heads / self.tp)
         width = DTYPE_BYTES[self.target.pim.dtype] if self.target.pim is not None else 2
+        width = stored_width(op, context, head_dim, width)  # a KIVI cache: as stored
         return attention_seconds(batch, heads, head_dim, context,
                                  self.target.memory.total_channels, width)
 
