@@ -4,6 +4,8 @@ Either a static batch (`--batch B --prompt-len P --gen-len G`, all arriving at o
 papers measure decode throughput) or a request stream (`--requests N --rate R --workload
 sharegpt|alpaca`, Poisson arrivals). Prints tokens/s, TTFT/TBT percentiles, per-device
 utilisation and energy; `--trace out.json` writes a Perfetto/Chrome trace of the first steps.
+`-p` runs a pipeline before the simulation (named pipelines expand in place): `-p
+'default,kv-compress{method=l2norm,ratio=0.5}'` simulates the compressed KV cache.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ FORMATS = ("text", "json")
 
 def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models), .mlir or .onnx.")],
              target: Annotated[str, typer.Option("--target", "-t", help="A target preset or .toml (pimc targets).")] = "neupims",
+             pipeline: Annotated[str, typer.Option("-p", "--pipeline", help="A named pipeline or a pipeline string; names expand in place, e.g. 'default,kv-compress{method=quant,bits=4}'.")] = "default",
              set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one target field: key.path=value.")] = None,
              batch: Annotated[Optional[int], typer.Option("--batch", help="Static batch: sequences.")] = None,
              prompt_len: Annotated[int, typer.Option("--prompt-len", help="Static batch: prompt tokens.")] = 128,
@@ -40,8 +43,7 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
              format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
     """Simulate serving MODEL on TARGET: continuous batching over the devices' timelines."""
     from pimc.api import capture
-    from pimc.passes import PassManager
-    from pimc.passes.pipelines import build
+    from pimc.passes import PassManager, parse_pipeline
     from pimc.runtime.system.simulate import SimOptions, make_requests, simulate_requests
     from pimc.targets import get_target
     from pimc.targets.load import override
@@ -56,7 +58,7 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
         tgt = override(tgt, set_)
     reqs = make_requests(batch, prompt_len, gen_len, requests, rate, workload, seed)
     module, _ = capture(model)
-    PassManager(build("default")).run(module)
+    PassManager(parse_pipeline(expand_names(pipeline))).run(module)
     out = simulate_requests(module, tgt, reqs, opts, trace_path=trace)
     if format == "json":
         typer.echo(json.dumps(out, indent=2))
@@ -72,10 +74,25 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
              f"energy          {out['energy_j']:.4g} J ({out['energy_per_token_j'] * 1e3:.4g} "
              "mJ/token)",
              f"KV cache        peak {out['max_kv_tokens']:,} of {out['kv_capacity_tokens']:,} "
-             "tokens reserved"]
+             f"tokens reserved; {out['kv_bytes_per_token']:,.0f} B/token as stored, "
+             f"{out['kv_bytes_per_context_token']:,.0f} B per context token"
+             f"{' (compressed)' if out['kv_compressed'] else ''}; "
+             f"{out['kv_batch_fits']:,} requests fit"]
     if trace:
         lines.append(f"trace           {trace}")
     typer.echo("\n".join(lines))
+
+
+def expand_names(pipeline: str) -> str:
+    """`pipeline` with each named pipeline among its top-level steps written out."""
+    from pimc.passes.pipelines import expand
+    steps, depth, start = [], 0, 0
+    for i, ch in enumerate(pipeline + ","):
+        depth += (ch == "{") - (ch == "}")
+        if ch == "," and depth == 0:
+            steps.append(pipeline[start:i].strip())
+            start = i + 1
+    return ",".join(expand(step) for step in steps if step)
 
 
 def _time(seconds: float) -> str:
