@@ -38,7 +38,7 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
              pim_timing: Annotated[str, typer.Option("--pim-timing", help="PIM attention times: cost-model or neupims-mha (NeuPIMs' own estimate).")] = "cost-model",
              policy: Annotated[str, typer.Option("--policy", help="Placement policy (place-devices).")] = "pick-min",
              max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Most requests in one step (default: what the KV cache holds).")] = None,
-             kv_capacity: Annotated[Optional[int], typer.Option("--kv-capacity", help="KV cache budget in tokens (default: memory left after the weights).")] = None,
+             kv_capacity: Annotated[Optional[int], typer.Option("--kv-capacity", help="KV cache budget in tokens of the uncompressed cache (default: memory left after the weights).")] = None,
              trace: Annotated[Optional[str], typer.Option("--trace", help="Write a Perfetto/Chrome JSON trace of the first 4 steps.")] = None,
              format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
     """Simulate serving MODEL on TARGET: continuous batching over the devices' timelines."""

@@ -23,6 +23,7 @@ prompt exists only while @prefill computes that layer, before eviction, so it is
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -104,7 +105,7 @@ class KvLayout:
     readers: dict[int, list[Operation]] = field(default_factory=dict)  # cache -> attentions
 
     @property
-    def bytes_per_token(self) -> sympy.Rational:
+    def bytes_per_token(self) -> Fraction:
         """Stored bytes one more token of one sequence takes in every cache: KIVI's quantised
         token with its statistics' share, ThinK's pruned keys; eviction stores whole tokens."""
         total = sympy.Integer(0)
@@ -116,15 +117,21 @@ class KvLayout:
                 total += c.heads * c.channels * per
             else:
                 total += c.heads * c.dim * per
-        return total
+        return _fraction(total)
 
-    def request_bytes(self, prompt: int, output: int) -> sympy.Rational:
+    @property
+    def full_bytes_per_token(self) -> Fraction:
+        """What one token takes in the uncompressed cache: every K/V head at the counted width."""
+        return _fraction(sum((c.heads * c.dim * self.element for c in self.caches
+                              if c.role in ("k", "v")), sympy.Integer(0)))
+
+    def request_bytes(self, prompt: int, output: int) -> Fraction:
         """Stored bytes of one request's caches after its last token (its peak)."""
         return _request_bytes(self, prompt, output)
 
     def reserved_tokens(self, prompt: int, output: int) -> int:
         """What a request reserves, in stored tokens of `bytes_per_token`."""
-        return int(sympy.ceiling(self.request_bytes(prompt, output) / self.bytes_per_token))
+        return math.ceil(self.request_bytes(prompt, output) / self.bytes_per_token)
 
     @property
     def compressed(self) -> bool:
@@ -172,9 +179,15 @@ class KvLayout:
 
 
 @lru_cache(maxsize=4096)
-def _request_bytes(layout: KvLayout, prompt: int, output: int) -> sympy.Rational:
-    return sum((c.bytes(c.tokens(prompt, output), c.pruned(prompt, output), layout.element)
-                for c in layout.caches), sympy.Integer(0))
+def _request_bytes(layout: KvLayout, prompt: int, output: int) -> Fraction:
+    return _fraction(sum((c.bytes(c.tokens(prompt, output), c.pruned(prompt, output),
+                                  layout.element) for c in layout.caches), sympy.Integer(0)))
+
+
+def _fraction(x) -> Fraction:
+    """An exact sympy rational as a Fraction (which compares equal to ints and floats)."""
+    x = sympy.Rational(x)
+    return Fraction(int(x.p), int(x.q))
 
 
 def _state_args(decode: FuncOp) -> list[BlockArgument]:

@@ -44,7 +44,9 @@ class SimOptions:
     cost_model: str = "roofline"
     policy: str = "pick-min"
     max_batch: int | None = None  # default: as many as the KV cache holds
-    kv_capacity_tokens: int | None = None  # default: memory left after the weights
+    # default: memory left after the weights; a budget in tokens of the uncompressed cache (the
+    # memory they take), which a kv-compress'ed cache fills with more of its stored tokens
+    kv_capacity_tokens: int | None = None
     context_bucket: int = 64
     # analyze-intensity's dtype: "target" counts every float at the xPU's (else the PIM's)
     # arithmetic type, as the papers do (NeuPIMs, AttAcc and Duplex all run fp16); "ir" keeps
@@ -158,6 +160,8 @@ def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
     layout = kv_layout(module, bits)
     per_token = float(layout.bytes_per_token)
     capacity = opts.kv_capacity_tokens
+    if capacity is not None and layout.compressed:
+        capacity = int(capacity * layout.full_bytes_per_token // layout.bytes_per_token)
     devices = opts.tp * opts.pp  # each holds 1/devices of the weights and of every token's KV
     if capacity is None:
         weights = weight_bytes(module, bits)
