@@ -1,8 +1,9 @@
 """`pimc simulate MODEL -t TARGET`: a serving workload on a heterogeneous system, from the IR.
 
-Either a static batch (`--batch B --prompt-len P --gen-len G`, all arriving at once, as the
+A static batch (`--batch B --prompt-len P --gen-len G`, all arriving at once, as the
 papers measure decode throughput) or a request stream (`--requests N --rate R --workload
-sharegpt|alpaca`, Poisson arrivals). Prints tokens/s, TTFT/TBT percentiles, per-device
+sharegpt|alpaca`, Poisson arrivals), or a trace (`--requests-file trace.csv`,
+runtime/system/request_trace.py). Prints tokens/s, TTFT/TBT percentiles, per-device
 utilisation and energy; `--trace out.json` writes a Perfetto/Chrome trace of the first steps.
 `-p` runs a pipeline before the simulation (named pipelines expand in place): `-p
 'default,kv-compress{method=l2norm,ratio=0.5}'` simulates the compressed KV cache.
@@ -30,6 +31,7 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
              rate: Annotated[float, typer.Option("--rate", help="Request stream: arrivals per second (Poisson).")] = 10.0,
              workload: Annotated[str, typer.Option("--workload", help="Request stream lengths: sharegpt or alpaca.")] = "sharegpt",
              seed: Annotated[int, typer.Option("--seed", help="Request stream: random seed.")] = 0,
+             requests_file: Annotated[Optional[str], typer.Option("--requests-file", help="Requests from a CSV trace: prompt_len (or NeuPIMs' seq_len), output_len (or --gen-len), arrival_s.")] = None,
              sub_batches: Annotated[int, typer.Option("--sub-batches", help="NeuPIMs sub-batch interleaving: sub-batches per step (1 = off).")] = 1,
              cost_model: Annotated[str, typer.Option("--cost-model", help="roofline or sim.")] = "roofline",
              tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree: simulate one device's shard (heads, weight columns / tp).")] = 1,
@@ -56,7 +58,14 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
     tgt = get_target(target)
     if set_:
         tgt = override(tgt, set_)
-    reqs = make_requests(batch, prompt_len, gen_len, requests, rate, workload, seed)
+    if requests_file is not None:
+        if batch is not None or requests is not None:
+            raise PimcError("--requests-file: give either a trace or --batch / --requests, "
+                            "not both")
+        from pimc.runtime.system.request_trace import load_requests
+        reqs = load_requests(requests_file, gen_len)
+    else:
+        reqs = make_requests(batch, prompt_len, gen_len, requests, rate, workload, seed)
     module, _ = capture(model)
     PassManager(parse_pipeline(expand_names(pipeline))).run(module)
     out = simulate_requests(module, tgt, reqs, opts, trace_path=trace)

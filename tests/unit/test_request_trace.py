@@ -2,8 +2,11 @@
 served by the continuous-batching loop, and one-line errors with file:line:col."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from pimc.cli import main
 from pimc.errors import PimcError
 from pimc.runtime.system.request_trace import load_requests
 from pimc.runtime.system.serving import Request, serve
@@ -60,3 +63,22 @@ def test_bad_traces_name_file_line_and_column(tmp_path, text, default, message):
 def test_a_missing_file_is_one_line(tmp_path):
     with pytest.raises(PimcError, match=r"--requests-file: cannot read '.*nope.csv': No such"):
         load_requests(tmp_path / "nope.csv")
+
+
+def test_cli_serves_a_trace(tmp_path, capsys):
+    path = write(tmp_path, "arrival_s,prompt_len,output_len\n0,16,4\n0,12,2\n0.001,8,3\n")
+    assert main(["simulate", "llama-tiny", "-t", "neupims", "--requests-file", str(path),
+                 "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["requests"] == 3 and out["tokens"] == 4 + 2 + 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch", "2"], "--requests-file: give either a trace or --batch / --requests, not both"),
+    ([], "trace.csv:2:4: 'x' is not an integer >= 1"),
+])
+def test_cli_trace_errors_are_one_line(tmp_path, capsys, args, message):
+    path = write(tmp_path, "prompt_len,output_len\n16,x\n")
+    assert main(["simulate", "llama-tiny", "--requests-file", str(path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
