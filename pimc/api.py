@@ -67,19 +67,22 @@ class Program:
     def simulate(self, target: str | None = None, *, overrides=(), trace: str | None = None,
                  batch: int | None = None, prompt_len: int = 128, gen_len: int = 32,
                  requests: int | None = None, rate: float = 10.0, workload: str = "sharegpt",
-                 seed: int = 0, **options) -> dict:
+                 seed: int = 0, requests_file: str | Path | None = None, **options) -> dict:
         """Simulated serving on `target` (default: the one the program was placed for), the
-        report `pimc simulate` prints: a static batch or a Poisson request stream. `options`
+        report `pimc simulate` prints: a static batch, a Poisson request stream or a CSV
+        request trace (`requests_file`, runtime/system/request_trace.py). `options`
         are runtime.system.simulate.SimOptions fields (sub_batches, cost_model, policy,
         max_batch, kv_capacity_tokens). The program's own IR is not changed."""
         from pimc.ir import parse
-        from pimc.runtime.system.simulate import SimOptions, make_requests, simulate_requests
+        from pimc.runtime.system.request_trace import requests_for
+        from pimc.runtime.system.simulate import SimOptions, simulate_requests
         from pimc.targets import get_target, override
         name = target or getattr(self.ir.attributes.get("pimc.target"), "value", None)
         if name is None:
             raise PimcError("simulate(): the program was compiled without a target; give one")
         spec = override(get_target(name), list(overrides)) if overrides else get_target(name)
-        reqs = make_requests(batch, prompt_len, gen_len, requests, rate, workload, seed)
+        reqs = requests_for(batch, prompt_len, gen_len, requests, rate, workload, seed,
+                            requests_file)
         module = parse(print_module(self.ir))  # placement must not touch self.ir
         return simulate_requests(module, spec, reqs, SimOptions(**options), trace_path=trace)
 

@@ -46,7 +46,8 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
     """Simulate serving MODEL on TARGET: continuous batching over the devices' timelines."""
     from pimc.api import capture
     from pimc.passes import PassManager, parse_pipeline
-    from pimc.runtime.system.simulate import SimOptions, make_requests, simulate_requests
+    from pimc.runtime.system.request_trace import requests_for
+    from pimc.runtime.system.simulate import SimOptions, simulate_requests
     from pimc.targets import get_target
     from pimc.targets.load import override
 
@@ -58,14 +59,8 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
     tgt = get_target(target)
     if set_:
         tgt = override(tgt, set_)
-    if requests_file is not None:
-        if batch is not None or requests is not None:
-            raise PimcError("--requests-file: give either a trace or --batch / --requests, "
-                            "not both")
-        from pimc.runtime.system.request_trace import load_requests
-        reqs = load_requests(requests_file, gen_len)
-    else:
-        reqs = make_requests(batch, prompt_len, gen_len, requests, rate, workload, seed)
+    reqs = requests_for(batch, prompt_len, gen_len, requests, rate, workload, seed,
+                        requests_file)
     module, _ = capture(model)
     PassManager(parse_pipeline(expand_names(pipeline))).run(module)
     out = simulate_requests(module, tgt, reqs, opts, trace_path=trace)

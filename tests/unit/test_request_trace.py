@@ -82,3 +82,10 @@ def test_cli_trace_errors_are_one_line(tmp_path, capsys, args, message):
     assert main(["simulate", "llama-tiny", "--requests-file", str(path), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_program_simulate_takes_a_trace(tmp_path):
+    import pimc
+    path = write(tmp_path, "seq_len,ch_idx\n16,3\n12,0\n")
+    out = pimc.compile("llama-tiny", target="neupims").simulate(requests_file=path, gen_len=2)
+    assert out["requests"] == 2 and out["tokens"] == 4

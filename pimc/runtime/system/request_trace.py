@@ -64,6 +64,19 @@ def load_requests(path: str | Path, default_output_len: int | None = None) -> li
     return requests
 
 
+def requests_for(batch: int | None, prompt_len: int, gen_len: int, requests: int | None,
+                 rate: float, workload: str, seed: int,
+                 requests_file: str | Path | None = None) -> list[Request]:
+    """What `pimc simulate` and `Program.simulate` serve: the trace at `requests_file`
+    (`gen_len` for rows without an output length), else a static batch or a Poisson stream."""
+    from pimc.runtime.system.simulate import make_requests
+    if requests_file is None:
+        return make_requests(batch, prompt_len, gen_len, requests, rate, workload, seed)
+    if batch is not None or requests is not None:
+        raise PimcError("--requests-file: give either a trace or --batch / --requests, not both")
+    return load_requests(requests_file, gen_len)
+
+
 def _cell(path: Path, line: int, row: list[str], i: int, kind: type, least):
     raw = row[i].strip()
     try:
