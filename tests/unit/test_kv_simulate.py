@@ -93,7 +93,8 @@ def test_kv_capacity_scales_inversely_with_the_bytes_per_token(base):
     assert low // per_token <= quant["kv_capacity_tokens"] <= high // per_token
 
 
-def decode_attention_bytes(base, pipeline, batch, requests):
+def decode_attention(base, pipeline, batch, requests):
+    """The @decode attentions' costs at the requests' cache lengths, and their time."""
     module = compressed(base, pipeline)
     tgt = get_target("neupims")
     prepare(module, tgt, batch, P, SimOptions())
@@ -103,7 +104,7 @@ def decode_attention_bytes(base, pipeline, batch, requests):
     atts = [op for op in decode.walk() if op.name == "llm.attention"]
     times = [t for t in time_function(decode, tgt, batch, kv.lengths(requests),
                                       keep_devices=True) if t.op.name == "llm.attention"]
-    return [evaluate(op_cost(a), bindings).bytes for a in atts], sum(t.op_s for t in times)
+    return [evaluate(op_cost(a), bindings) for a in atts], sum(t.op_s for t in times)
 
 
 def attention_bytes(batch, tokens, key_channels=D):
@@ -118,8 +119,9 @@ def test_eviction_keeps_the_budget_and_halves_decode_attention(base):
     assert kv.reserved_tokens(P, G) == budget and kv.request_bytes(P, G) == budget * FULL
     assert kv.lengths([(P, 5), (200, 1)]) == {"S": round((budget + 100) / 2)}
     requests, batch = [(P, 1)] * 4, 4
-    full, full_s = decode_attention_bytes(base, "", batch, requests)
-    kept, kept_s = decode_attention_bytes(base, pipe, batch, requests)
+    full, full_s = decode_attention(base, "", batch, requests)
+    kept, kept_s = decode_attention(base, pipe, batch, requests)
+    full, kept = [c.bytes for c in full], [c.bytes for c in kept]
     # the step reads the past cache and the new token: S + 1 tokens
     assert full == [attention_bytes(batch, P + 1 + 1)] * LAYERS
     assert kept == [attention_bytes(batch, budget + 1)] * LAYERS
@@ -172,11 +174,14 @@ def test_think_stores_the_kept_key_channels(base):
     assert kv.bytes_per_token == per_token and kv.request_bytes(P, G) == request
     assert kv.reserved_tokens(P, G) == math.ceil(request / per_token)
     batch = 4
-    full, _ = decode_attention_bytes(base, "", batch, [(P, 1)] * batch)
-    pruned, _ = decode_attention_bytes(base, pipe, batch, [(P, 1)] * batch)
-    assert full == [attention_bytes(batch, P + 2)] * LAYERS
-    assert pruned == [attention_bytes(batch, P + 2) - batch * KV_HEADS * P * (D - kept) * E] \
-        * LAYERS
+    full, _ = decode_attention(base, "", batch, [(P, 1)] * batch)
+    pruned, _ = decode_attention(base, pipe, batch, [(P, 1)] * batch)
+    assert [c.bytes for c in full] == [attention_bytes(batch, P + 2)] * LAYERS
+    assert [c.bytes for c in pruned] == \
+        [attention_bytes(batch, P + 2) - batch * KV_HEADS * P * (D - kept) * E] * LAYERS
+    # QK^T over the kept channels: one multiply-add fewer per pruned channel and query head
+    assert [c.flops for c in pruned] == \
+        [c.flops - 2 * batch * Q_HEADS * P * (D - kept) for c in full]
 
 
 @pytest.mark.parametrize("target, device", [("neupims", "npu"), ("duplex", "xpu")])

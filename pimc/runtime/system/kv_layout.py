@@ -160,8 +160,10 @@ class KvLayout:
 
     def charge_pruned_keys(self) -> None:
         """analyze-intensity prices @decode's attention at whole keys (the IR keeps pruned
-        channels as zeros); take off what ThinK does not store: per batch row and head,
-        (dim - channels) elements of each of the S_PRUNED prompt tokens."""
+        channels as zeros); take off what ThinK neither stores nor multiplies (Xu et al. 2024,
+        §3: QK^T over the kept channels): for each of the S_PRUNED prompt tokens, (dim -
+        channels) key elements per batch row and KV head, their multiply-add per query head,
+        and their dequantisation (2 flops) where the cache is KIVI's."""
         for i, c in enumerate(self.caches):
             if c.role != "k" or not c.channels:
                 continue
@@ -170,12 +172,14 @@ class KvLayout:
                 if cost is None:
                     continue
                 batch, heads = att.operands[1].type.shape[:2]
-                saved = batch * heads * (c.dim - c.channels) * c.element_bytes(self.element) \
-                    * sym(PRUNED)
-                nbytes = sympy.expand(cost.bytes - saved)
+                queries = att.operands[0].type.shape[1]
+                pruned = (c.dim - c.channels) * sym(PRUNED) * batch
+                nbytes = sympy.expand(cost.bytes - pruned * heads * c.element_bytes(self.element))
+                flops = sympy.expand(cost.flops - pruned * 2 * (queries + (heads if c.quant
+                                                                           else 0)))
                 att.attributes["cost"] = DictAttr.of({
-                    "flops": number_attr(cost.flops), "bytes": number_attr(nbytes),
-                    "op_b": number_attr(sympy.cancel(cost.flops / nbytes))})
+                    "flops": number_attr(flops), "bytes": number_attr(nbytes),
+                    "op_b": number_attr(sympy.cancel(flops / nbytes))})
 
 
 @lru_cache(maxsize=4096)
