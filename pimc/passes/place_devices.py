@@ -231,12 +231,17 @@ class Placer:
 
 
 def is_cache_append(op: Operation) -> bool:
-    """A concat onto a past KV cache (a function argument, maybe through views) writes the new
-    rows in place in DRAM, as analyze-intensity counts it: the grown cache stays resident."""
+    """A concat onto a past KV cache (a function argument, maybe through views or kv-compress's
+    dequantisation of its stored codes) writes the new rows in place in DRAM, as
+    analyze-intensity counts it: the grown cache stays resident. So does kv.quantize of such an
+    append: KIVI's streaming form quantises the new token into the stored cache (op_costs)."""
+    if op.name == "kv.quantize":
+        grown = op.operands[0]
+        return isinstance(grown, OpResult) and is_cache_append(grown.op)
     if op.name != "llm.concat" or len(op.operands) < 2:
         return False
     past = op.operands[0]
-    while isinstance(past, OpResult) and past.op.name in VIEWS:
+    while isinstance(past, OpResult) and (past.op.name in VIEWS or past.op.name == "kv.dequantize"):
         past = past.op.operands[0]
     return isinstance(past, BlockArgument)
 
