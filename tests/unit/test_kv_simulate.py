@@ -206,6 +206,22 @@ def test_quantised_decode_attention_is_faster_on_the_xpu(base, target, device):
     assert busy[1] < 0.5 * busy[0]
 
 
+def test_a_quantised_cache_stays_resident_for_pim_attention(base):
+    """KIVI's decode step quantises the new token into the stored cache in place, as an append
+    writes it: attention on PIM reads the cache where it is, moving only the query, as for the
+    full cache."""
+    moved = []
+    for pipe in ("", "kv-compress{method=quant,bits=4,window=32}"):
+        module = compressed(base, pipe)
+        tgt = get_target("neupims")
+        prepare(module, tgt, 4, P, SimOptions(policy="neupims"))  # attention on the PIM
+        decode = module.func("decode")
+        times = time_function(decode, tgt, 4, kv_layout(module, 16).lengths([(P, 1)]),
+                              keep_devices=True)
+        moved.append([t.transfer_s for t in times if t.op.name == "llm.attention"])
+    assert moved[1] == moved[0]
+
+
 @pytest.mark.parametrize("pipe, fits", [
     ("kv-compress{method=l2norm,ratio=0.5}", 4),  # 544 tokens / 128 kept
     ("kv-compress{method=quant,bits=4,window=32}", 4),  # 544 x 256 / 88 B tokens / 335
