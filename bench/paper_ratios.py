@@ -88,6 +88,32 @@ def decode_throughput(text: str, target: str, batch: int, context: int, sub_batc
                 utilisation=out["utilisation"], npu_timing=out["npu_timing"])
 
 
+def step_breakdown(text: str, cost_model: str) -> list[dict]:
+    """Where a decode step's time goes (gpt3-7b, tp 4, context 300; the serving loop's step
+    model, so the same step the throughput runs time): each lane's busy time (NPU arrays, NPU vector units, PIM) and the step, for neupims
+    and the naive system under each PIM timing. The makespan against the lanes' sums shows what
+    overlapped; neupims' arrays against the naive system's show the sub-batches' cost."""
+    from pimc.ir import parse
+    from pimc.runtime.system.serving import StepModel
+    from pimc.runtime.system.simulate import _BITS, SimOptions, counted_dtype, prepare
+    from pimc.targets import get_target
+    out = []
+    for pim_timing in PIM_TIMINGS:
+        for batch in BATCHES:
+            for name, sub in (("neupims", 2), ("npu-pim-naive", 1)):
+                spec, opts = get_target(name), SimOptions(
+                    sub_batches=sub, policy="neupims", tp=4, cost_model=cost_model,
+                    pim_timing=pim_timing)
+                module = prepare(parse(text), spec, batch, CONTEXT, opts)
+                bits = _BITS.get(counted_dtype(spec, opts.dtype))  # as simulate_requests counts
+                _, sched = StepModel(module, spec, cost_model, opts.context_bucket, bits, 4, 1,
+                                     True, pim_timing).step("decode", batch, CONTEXT)
+                out.append(dict(system=name, batch=batch, pim_timing=pim_timing,
+                                step_ms=sched.makespan_s * 1e3,
+                                busy_ms={k: v * 1e3 for k, v in sched.busy_s.items()}))
+    return out
+
+
 def gpu_util_sets(target: str) -> tuple[str, ...]:
     from pimc.targets import get_target
     spec = get_target(target)
@@ -235,6 +261,16 @@ def markdown(res: dict) -> str:
     for r in res["duplex"]:
         lines.append(f"| {r['batch']} | {r['context']} | {r['duplex']['tokens_per_s']:,.0f} | "
                      f"{r['h100']['tokens_per_s']:,.0f} | {r['ratio']:.2f}x |")
+    if "breakdown" in res:
+        lanes = sorted({k for r in res["breakdown"] for k in r["busy_ms"]})
+        lines += ["", "## Decode step breakdown (gpt3-7b, tp 4)", "",
+                  "Busy time per lane and the step (ms); a step shorter than the lanes' sum "
+                  "overlapped them.", "",
+                  "| PIM timing | batch | system | " + " | ".join(lanes) + " | step |",
+                  "|---|---|---|" + "---|" * (len(lanes) + 1)]
+        for r in res["breakdown"]:
+            lines.append(f"| {r['pim_timing']} | {r['batch']} | {r['system']} | " + " | ".join(
+                f"{r['busy_ms'].get(k, 0.0):.2f}" for k in lanes) + f" | {r['step_ms']:.2f} |")
     if "serving" in res:
         s = res["serving"]
         lines += ["", "## Serving-loop speed", "",
@@ -259,8 +295,9 @@ def main(argv=None) -> int:
     rows = neupims_rows(models, args.cost_model)
     print("Duplex sweep:", flush=True)
     dup = duplex_rows(args.cost_model)
+    breakdown = step_breakdown(_module_text(NEUPIMS_CONFIGS[0][0]), args.cost_model)
     res = dict(cost_model=args.cost_model, context=CONTEXT, batches=BATCHES, neupims=rows,
-               duplex=dup, duplex_max=max(dup, key=lambda r: r["ratio"]),
+               duplex=dup, duplex_max=max(dup, key=lambda r: r["ratio"]), breakdown=breakdown,
                summary=summarise(rows),
                paper={k: v[0] for k, v in PAPER.items()} | {"duplex vs gpu-h100": 2.67})
     if not args.quick:
