@@ -129,12 +129,13 @@ def _signature_attrs(op: Operation) -> tuple:
 
 def _origin(value: Value) -> Value:
     """The value behind views, and behind a kv-compress quantise/dequantise round trip (the
-    cache it quantised)."""
+    cache it quantised, or the stored cache's codes argument: the past cache)."""
     while isinstance(value, OpResult):
         if value.op.name in VIEWS:
             value = value.op.operands[0]
-        elif value.op.name == "kv.dequantize" and isinstance(value.op.operands[0], OpResult):
-            value = value.op.operands[0].op.operands[0]
+        elif value.op.name == "kv.dequantize":
+            codes = value.op.operands[0]
+            value = codes.op.operands[0] if isinstance(codes, OpResult) else codes
         else:
             break
     return value

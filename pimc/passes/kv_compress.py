@@ -23,9 +23,11 @@ takes the rest by score:
   always kept), average-pooled with kernel `pool`.
 Quantisation (`method=quant`, KIVI, Liu et al. 2024): keys per channel, values per token, `bits`
 8/4/2 in groups of `group`, the `window` most recent tokens at full precision (the residual).
-@prefill quantises the caches it returns; @decode quantises the cache its attention reads (and
-returns). The IR keeps the dequantised values in the f32 cache tensors; the codes are explicit
-(i8/i4/i2) between kv.quantize and kv.dequantize.
+The quantised cache is the state between steps, as KIVI stores it: each cache @prefill returns
+and @decode takes and returns becomes packed codes (i8 bytes, 8/bits codes each), scale, zero
+and a residual buffer of `window` tokens (kv_compress_quant.py); @decode dequantises the past
+into its append and its attention reads the quantised grown cache. The head dim must be a
+static multiple of 8/bits.
 Key-channel pruning (`method=think`, ThinK, Xu et al. 2024): in @prefill, `ratio` of each kv
 head's key channels, those with the smallest ||Q_obs[:, d]||·||K[:, d]|| over the last `window`
 prompt queries, are zeroed in the returned key cache; @decode appends unpruned keys.
@@ -34,7 +36,8 @@ Each compressed layer's attention records what was done to its cache in its `kv`
 (evict, ratio, kept; bits, group, residual; key_channels), for cost models and runtimes.
 
 Combining: one eviction per layer, then `kv-compress{method=quant}` quantises what is kept (in
-@decode the attention and the eviction scores then read the dequantised cache). ThinK goes
+@decode the attention and the eviction scores then read the dequantised grown cache, and the
+kept cache is stored quantised). ThinK goes
 before eviction, which then scores and selects the pruned keys (the stored cache).
 
 `ratio` is the evicted fraction, in [0, 1). ratio=0 is the explicit no-compression setting:
@@ -64,6 +67,7 @@ from pimc.ir.dialects.builtin import ModuleOp
 from pimc.passes.base import Context, Pass
 from pimc.passes.kv_compress_rewrite import EVICTION, METHODS, rewrite
 from pimc.passes.kv_compress_heads import split_heads
+from pimc.passes.kv_compress_quant import quantize
 from pimc.passes.kv_compress_sites import Site, budget_symbol, own_budget, sites
 
 QUANT_BITS = (8, 4, 2)  # KIVI evaluates 4 and 2 bits (Liu et al. 2024, §4); 8 as a baseline
@@ -124,6 +128,8 @@ class KvCompress(Pass):
                 if isinstance(policy, list):
                     split_heads(site, policy, options, budget,
                                 evicts=self.method not in PREFILL_ONLY)
+                elif policy == "C" and self.method == "quant":
+                    quantize(site, options)
                 elif policy == "C" and not (site.decode and self.method in PREFILL_ONLY):
                     rewrite(site, options)
             func.update_type()

@@ -10,16 +10,15 @@ from pimc.ir.core import Value
 from pimc.ir.dialects.builtin import ReturnOp
 from pimc.ir.symbolic import Dim, dim_str
 from pimc.ir.types import TensorType, f32
-from pimc.passes.kv_compress_sites import Site
+from pimc.passes.kv_compress_sites import Site, quantised_from
 
 METHODS = ("l2norm", "sink-window", "h2o", "snapkv", "quant", "think")
 EVICTION = ("l2norm", "sink-window", "h2o", "snapkv")
 
 
 def rewrite(site: Site, o) -> None:
-    if o.method == "quant":
-        _quantize(site, o)
-    elif o.method == "think":
+    """Evict or prune channels (quant: kv_compress_quant.py)."""
+    if o.method == "think":
         _prune_channels(site, o)
     else:
         _evict(site, o)
@@ -71,7 +70,7 @@ def record(site: Site, **params) -> None:
 
 
 def check_uncompressed(site: Site) -> None:
-    if getattr(site.k, "op", None) is not None and site.k.op.name == "kv.dequantize":
+    if quantised_from(site.k) is not None or quantised_from(site.returned("k")) is not None:
         raise PassFailure(f"kv-compress: the cache of {_where(site)} is already quantised; "
                           "evict before method=quant")
     if stored_keys(site) is not site.k or site.returned("v") is not site.v:
@@ -159,33 +158,6 @@ def replace_results(site: Site, split: dict[int, list[Value]], extra: list[Value
     Builder.before_op(ret).insert(ReturnOp(operands + extra, loc=ret.loc))
     ret.drop_operand_uses()
     ret.detach()
-
-
-def _quantize(site: Site, o) -> None:
-    if o.ratio == 0:
-        return  # the explicit no-compression setting: no bit width is lossless
-    att, ret = site.attention, site.ret
-    n = site.k.type.shape[2]
-    _check_context(site, n, n, 0, o.window)
-    attrs = dict(bits=o.bits, group=o.group, residual=o.window)
-    for which, axis in (("k", "channel"), ("v", "token")):
-        if site.decode:  # what the attention reads, and what the step stores
-            value = site.k if which == "k" else site.v
-            targets = [(value, list(value.uses), Builder.before_op(att))]
-        else:  # prefill attends at full precision and stores the quantised cache(s)
-            targets = [(ret.operands[i], [(ret, i)], Builder.before_op(ret))
-                       for i in site.results(which)]
-        for value, uses, b in targets:
-            if getattr(value, "op", None) is not None and value.op.name == "kv.dequantize":
-                raise PassFailure(f"kv-compress: the cache of {_where(site)} is already "
-                                  "quantised")
-            codes, scale, zero = b.op("kv.quantize", value, axis=axis, **attrs)
-            residual = [value] if o.window else []
-            deq = b.op("kv.dequantize", codes, scale, zero, *residual, axis=axis,
-                       group=o.group, residual=o.window)
-            for op, index in uses:
-                op.set_operand(index, deq)
-    record(site, bits=o.bits, group=o.group, residual=o.window)
 
 
 def _prune_channels(site: Site, o) -> None:

@@ -56,23 +56,32 @@ def _result_of(ret: ReturnOp, value: Value) -> int:
 
 
 def is_append(v: Value) -> bool:
+    """A KV append: concat along the tokens of the past cache, a function argument or (after
+    kv-compress{method=quant}) the dequantised stored cache, and the new rows."""
     op = getattr(v, "op", None)
     return op is not None and op.name == "llm.concat" and op.attr("axis") in (2, -2) and \
-        isinstance(op.operands[0], BlockArgument)
+        isinstance(_past(op.operands[0]), BlockArgument)
 
 
-def _quantised_append(v: Value) -> bool:
-    """An earlier kv-compress{method=quant} put kv.dequantize between the append and the
-    attention."""
+def _past(v: Value) -> Value:
     op = getattr(v, "op", None)
-    return op is not None and op.name == "kv.dequantize" and is_append(
-        op.operands[0].op.operands[0])
+    return op.operands[0] if op is not None and op.name == "kv.dequantize" else v
+
+
+def quantised_from(v: Value) -> Value | None:
+    """The cache that kv-compress{method=quant} quantised into `v`: v is
+    kv.dequantize(kv.quantize(x)...) or one of that kv.quantize's results; else None."""
+    op = getattr(v, "op", None)
+    if op is not None and op.name == "kv.dequantize":
+        op = getattr(op.operands[0], "op", None)
+    return op.operands[0] if op is not None and op.name == "kv.quantize" else None
 
 
 def _derived(v: Value, target: Value) -> bool:
     """`v` is `target`, or made from it by kv ops (an earlier kv-compress): selected, or
-    quantised and dequantised."""
-    while v is not target:
+    quantised (v one of the stored cache's tensors) and dequantised."""
+    base = quantised_from(target)
+    while v is not target and v is not base:
         op = getattr(v, "op", None)
         if op is None or not op.name.startswith("kv."):
             return False
@@ -98,7 +107,7 @@ def sites(func: FuncOp) -> list[Site]:
                     f"#{layer} ({att.loc or 'no location'}) are not a result of the function, so "
                     "there is no cache to compress (an encoder?); kv-compress needs a decoder's "
                     "@prefill/@decode that return their caches")
-        decode = is_append(k) or _quantised_append(k)
+        decode = is_append(k) or is_append(quantised_from(k))
         found.append(Site(func, att, layer, decode=decode))
     return found
 
@@ -143,4 +152,4 @@ def retype(func: FuncOp, name: str = "") -> None:
 
 def _append_of(v: Value) -> Operation:
     op = v.op
-    return op if op.name == "llm.concat" else op.operands[0].op.operands[0].op  # through quant
+    return op if op.name == "llm.concat" else quantised_from(v).op  # through quant

@@ -326,7 +326,7 @@ def _kv_quantize(v: OpView) -> tuple[Expr, Expr]:
     x = tensor(v.operands[0])
     if 0 in v.appended:  # decode: the one token leaving the residual window is quantised
         b, h, _, d = x.shape
-        g, bits = v.attrs["group"], tensor(v.results[0]).element.bits
+        g, bits = v.attrs["group"], v.attrs["bits"]  # the codes are packed bytes
         e = _kv_bytes_per_element(v, x)
         stats = sympy.Rational(2 * d, g) * e if v.attrs["axis"] == "channel" else \
             2 * _ceil_div(d, g) * e

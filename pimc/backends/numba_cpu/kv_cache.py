@@ -11,7 +11,11 @@ class KVBuffer(np.ndarray):
 
 
 def kv_buffer(cache: np.ndarray, capacity: int, axis: int = 2) -> KVBuffer:
-    """`cache` copied into a buffer holding `capacity` positions; returns the filled prefix."""
+    """`cache` copied into a buffer holding `capacity` positions; returns the filled prefix.
+    Only f32 caches are appended to: other state (a quantised cache's packed i8 codes, which
+    each step writes afresh) is returned as it is."""
+    if cache.dtype != np.float32:
+        return cache
     shape = list(cache.shape)
     shape[axis] = max(capacity, cache.shape[axis])
     owner = np.empty(shape, np.float32)

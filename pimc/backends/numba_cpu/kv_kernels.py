@@ -10,13 +10,11 @@ Storage:
   preallocated cache (kv_cache.KVBuffer) that prefix is again a KVBuffer, so the next step
   appends in place: a decode step of an evicting layer copies one token in and moves the kept
   tokens after the evicted one down by one, and allocates nothing for the cache;
-- quantised codes are packed: i8 one per byte, i4 two and i2 four per byte along the channels
-  (low bits first), as unsigned KIVI levels 0 .. 2^bits - 1 (the interpreter stores the level
-  minus 2^(bits-1) in an int8; the levels are the same). They live between kv.quantize and
-  kv.dequantize: the IR carries the dequantised f32 cache across steps (kv_compress.py), so
-  the codes are not function state;
-- dequantize can write into the cache it reads its residual from (that cache's last reader):
-  a quantised decode step then returns the preallocated buffer it appended to.
+- a quantised cache is stored as the interpreter stores it (pimc/ir/dialects/kv.py, "The stored
+  KIVI cache"): unsigned KIVI levels packed 8/bits to a byte along the channels, low bits
+  first, in int8 arrays, with scale, zero and the residual buffer. That is the state @prefill
+  returns and @decode takes and returns, so a quantised cache between steps takes
+  D*bits/8 bytes per token and head plus the statistics and the residual.
 """
 from __future__ import annotations
 
@@ -168,17 +166,28 @@ def _quantize(x, bits, group, channel, quantised, codes, scale, zero):
                         codes[b, h, t, d // per] |= np.uint8(int(code) << (bits * (d % per)))
 
 
+def recent(x: np.ndarray, residual: int) -> np.ndarray:
+    """The residual buffer: the last min(N, residual) tokens, right-aligned, zeros in front."""
+    b, h, n, d = x.shape
+    out = np.zeros((b, h, residual, d), np.float32)
+    kept = min(n, residual)
+    if kept:
+        out[:, :, residual - kept:] = x[:, :, n - kept:]
+    return out
+
+
 def quantize(x: np.ndarray, bits: int, group: int, axis: str, residual: int):
-    """(packed codes [B, H, N, ceil(D*bits/8)] uint8, scale, zero)."""
+    """(packed codes [B, H, N, D*bits/8] as int8, scale, zero[, residual buffer])."""
     b, h, n, d = x.shape
     per = 8 // bits
     channel = axis == "channel"
     groups = -(-(n if channel else d) // group)
     stats = (b, h, groups, d) if channel else (b, h, n, groups)
-    codes = np.zeros((b, h, n, -(-d // per)), np.uint8)
+    codes = np.zeros((b, h, n, d // per), np.uint8)
     scale, zero = np.empty(stats, np.float32), np.empty(stats, np.float32)
     _quantize(x, bits, group, channel, max(n - residual, 0), codes, scale, zero)
-    return codes, scale, zero
+    out = (codes.view(np.int8), scale, zero)
+    return out + ((recent(x, residual),) if residual else ())
 
 
 @njit(parallel=True, **_JIT)
@@ -196,19 +205,16 @@ def _dequantize(codes, scale, zero, bits, group, channel, quantised, out):
                                              + np.float64(zero[b, h, gs[0], gs[1]]))
 
 
-def dequantize(codes, scale, zero, x, bits: int, group: int, axis: str, residual: int,
-               dim: int, inplace: bool = False) -> np.ndarray:
-    """Packed codes -> f32 [B, H, N, dim]; the last `residual` tokens from x. With `inplace`,
-    the result is written into x (its residual tokens are already in place)."""
-    n = codes.shape[2]
-    quantised = max(n - residual, 0) if residual and x is not None else n
-    if inplace and x is not None:
-        out = x
-    else:
-        out = np.empty(codes.shape[:3] + (dim,), np.float32)
-        if quantised < n:
-            out[:, :, quantised:] = x[:, :, quantised:]
-    _dequantize(codes, scale, zero, bits, group, axis == "channel", quantised, out)
+def dequantize(codes, scale, zero, buffer, bits: int, group: int, axis: str,
+               residual: int) -> np.ndarray:
+    """Packed codes -> f32 [B, H, N, D]; the last min(N, residual) tokens from the residual
+    buffer."""
+    b, h, n, packed = codes.shape
+    out = np.empty((b, h, n, packed * (8 // bits)), np.float32)
+    kept = min(n, residual) if buffer is not None else 0
+    if kept:
+        out[:, :, n - kept:] = buffer[:, :, residual - kept:]
+    _dequantize(codes.view(np.uint8), scale, zero, bits, group, axis == "channel", n - kept, out)
     return out
 
 

@@ -2,10 +2,10 @@
 (the kernels module re-exports it, so a backend that reuses these rules with its own header,
 cuda, finds them too).
 
-In place: an eviction's kv.select, and a kv.dequantize with a residual, write into the cache
-they read when that cache is theirs to overwrite: a fresh array this step made (a KV append,
-whose result is either a new array or the unfilled room of a buffer generation preallocated,
-or the result of another kv op) that nothing reads after them.
+In place: an eviction's kv.select writes into the cache it reads when that cache is its to
+overwrite: a fresh array this step made (a KV append, whose result is either a new array or
+the unfilled room of a buffer generation preallocated, or the result of another kv op) that
+nothing reads after it.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pimc.ir.core import BlockArgument, Operation, Value
 from pimc.ir.dialects.builtin import ReturnOp
 from pimc.ir.symbolic import dim_str
 
-# kv ops whose results are fresh arrays this step owns (dequantize and select may alias their
-# input, which is then owned too)
+# kv ops whose results are fresh arrays this step owns (select may alias its input, which is
+# then owned too)
 _OWNED = frozenset({"kv.select", "kv.dequantize", "kv.attention_score", "kv.key_norm"})
 
 
@@ -42,12 +42,9 @@ def _inplace(op: Operation, v: Value) -> bool:
 
 
 def _dequantize(op: Operation, a: list[str]) -> str:
-    x = a[3] if len(a) > 3 else None
-    bits = op.operands[0].type.element.bits
-    inplace = x is not None and _inplace(op, op.operands[3])
-    return (f"K.kvk.dequantize({a[0]}, {a[1]}, {a[2]}, {x}, {bits}, {op.attr('group')}, "
-            f"{op.attr('axis')!r}, {op.attr('residual')}, {dim_str(op.results[0].type.shape[3])}, "
-            f"{inplace})")
+    buffer = a[3] if len(a) > 3 else None
+    return (f"K.kvk.dequantize({a[0]}, {a[1]}, {a[2]}, {buffer}, {op.attr('bits')}, "
+            f"{op.attr('group')}, {op.attr('axis')!r}, {op.attr('residual')})")
 
 
 KV_RULES = {

@@ -13,11 +13,23 @@ along dim 2. The ops say what is scored, what is kept and how it is stored:
   the same positions for the whole layer;
 - `kv.quantize` / `kv.dequantize`: KIVI (Liu et al. 2024) asymmetric min-max quantisation, keys
   per channel (groups of `group` tokens share one scale per channel) and values per token
-  (groups of `group` channels per token); the `residual` most recent tokens stay full precision;
+  (groups of `group` channels per token); the `residual` most recent tokens stay full precision.
+  The quantised cache is what the function state holds (see "The stored KIVI cache" below);
 - `kv.prune_channels`: ThinK (Xu et al. 2024) query-driven key-channel pruning;
 - `kv.heads` / `kv.merge_heads`: split a layer's heads into the full-cache and the compressed
   groups of a per-head policy (DuoAttention's retrieval and streaming heads), and put the two
   groups' attention outputs back in head order.
+
+The stored KIVI cache of N tokens [B, H, N, D] is four tensors (three when `residual` is 0):
+- codes [B, H, N, D*bits/8] i8: each token's unsigned levels 0 .. 2^bits - 1, packed along the
+  channels, 8/bits to a byte, low bits first (channel j*(8/bits) + i in bits [i*bits,
+  (i+1)*bits) of byte j); int8 levels are one byte each, read as unsigned. The head dim must
+  be static and a multiple of 8/bits. Codes cover all N tokens: the codes of the last
+  min(N, residual) tokens are unused (stored as 0), so every shape follows from N alone;
+- scale and zero in the cache's element type: [B, H, ceil(N/group), D] for keys (per channel),
+  [B, H, N, ceil(D/group)] for values (per token); groups wholly in the residual hold 0;
+- residual [B, H, residual, D]: a fixed-size buffer of the last min(N, residual) tokens at full
+  precision, right-aligned (a context shorter than the window leaves zeros in front).
 """
 from __future__ import annotations
 
@@ -27,9 +39,9 @@ from pimc.ir.opdef import Attr, OpDef, fail
 from pimc.ir.shapes import (dim_eq, dims_equal_tuple, require_float, require_int, same_element,
                             tensor)
 from pimc.ir.symbolic import Dim, dim_str
-from pimc.ir.types import ELEMENT_TYPES, TensorType, f32, i64
+from pimc.ir.types import TensorType, f32, i8, i64
 
-QUANT_BITS = {8: "i8", 4: "i4", 2: "i2"}  # KIVI evaluates int4 and int2; int8 as a baseline
+QUANT_BITS = (8, 4, 2)  # KIVI evaluates int4 and int2; int8 as a baseline
 
 
 def _cache(t, what: str) -> TensorType:
@@ -153,10 +165,10 @@ class KeepOp(OpDef):
 
 class QuantizeOp(OpDef):
     name = "kv.quantize"
-    summary = ("KIVI asymmetric quantisation: codes, scale and zero point; keys per channel, "
-               "values per token")
+    summary = ("KIVI asymmetric quantisation, as stored: packed codes, scale and zero point (keys "
+               "per channel, values per token), and the residual buffer when `residual` > 0")
     operand_names = ("x",)
-    num_results = 3
+    num_results = None  # 3, or 4 with the residual buffer
     attrs = {"bits": Attr("int"), "group": Attr("int"),
              "axis": Attr("str", choices=("channel", "token")), "residual": Attr("int", 0)}
 
@@ -164,13 +176,35 @@ class QuantizeOp(OpDef):
     def infer(types, attrs):
         x = _cache(types[0], "x")
         require_float(x, "x")
-        if attrs["bits"] not in QUANT_BITS:
-            fail(f"attribute 'bits' must be one of {', '.join(map(str, QUANT_BITS))}, "
-                 f"found {attrs['bits']}")
-        _positive(attrs["group"], "group")
-        _positive(attrs["residual"], "residual", allow_zero=True)
-        codes = x.with_element(ELEMENT_TYPES[QUANT_BITS[attrs["bits"]]])
-        return (codes,) + (_scale_type(x, attrs),) * 2
+        _check_quant_attrs(attrs)
+        b, h, n, d = x.shape
+        codes = TensorType((b, h, n, packed_dim(d, attrs["bits"])), i8)
+        stats = _scale_type(x, attrs)
+        residual = (TensorType((b, h, attrs["residual"], d), x.element),) \
+            if attrs["residual"] else ()
+        return (codes, stats, stats) + residual
+
+
+def _check_quant_attrs(attrs) -> None:
+    if attrs["bits"] not in QUANT_BITS:
+        fail(f"attribute 'bits' must be one of {', '.join(map(str, QUANT_BITS))}, "
+             f"found {attrs['bits']}")
+    _positive(attrs["group"], "group")
+    _positive(attrs["residual"], "residual", allow_zero=True)
+
+
+def packed_dim(d: Dim, bits: int) -> Dim:
+    """Bytes per token of `bits`-bit codes over d channels: 8 // bits codes to a byte."""
+    per = 8 // bits
+    if per == 1:
+        return d
+    if not isinstance(d, int):
+        fail(f"packing {bits}-bit codes {per} to a byte needs a static head dim, found "
+             f"{dim_str(d)}")
+    if d % per:
+        fail(f"packing {bits}-bit codes {per} to a byte needs a head dim that is a multiple of "
+             f"{per}, found {d}")
+    return d // per
 
 
 def _scale_type(x: TensorType, attrs) -> TensorType:
@@ -183,33 +217,35 @@ def _scale_type(x: TensorType, attrs) -> TensorType:
 
 class DequantizeOp(OpDef):
     name = "kv.dequantize"
-    summary = "codes * scale + zero; the `residual` most recent tokens from x, at full precision"
-    operand_names = ("codes", "scale", "zero", "x?")
-    attrs = {"group": Attr("int"), "axis": Attr("str", choices=("channel", "token")),
-             "residual": Attr("int", 0)}
+    summary = ("unpacked codes * scale + zero; the last min(N, residual) tokens from the "
+               "residual buffer, at full precision")
+    operand_names = ("codes", "scale", "zero", "residual?")
+    attrs = {"bits": Attr("int"), "group": Attr("int"),
+             "axis": Attr("str", choices=("channel", "token")), "residual": Attr("int", 0)}
 
     @staticmethod
     def infer(types, attrs):
         codes = _cache(types[0], "codes")
-        if codes.element.name not in QUANT_BITS.values():
-            fail(f"codes must be i8, i4 or i2, found {codes}")
-        _positive(attrs["group"], "group")
-        _positive(attrs["residual"], "residual", allow_zero=True)
-        want = _scale_type(codes, attrs)
+        if codes.element != i8:
+            fail(f"codes must be packed bytes (i8), found {codes}")
+        _check_quant_attrs(attrs)
+        b, h, n, packed = codes.shape
         scale, zero = tensor(types[1], "scale"), tensor(types[2], "zero")
         require_float(scale, "scale")
         same_element((scale, zero), "scale and zero")
+        out = TensorType((b, h, n, packed * (8 // attrs["bits"])), scale.element)
+        want = _scale_type(out, attrs)
         for t, what in ((scale, "scale"), (zero, "zero")):
             if not dims_equal_tuple(t.shape, want.shape):
                 fail(f"{what} must have shape {want.with_element(t.element)} for group "
                      f"{attrs['group']} along the {attrs['axis']}s, found {t}")
-        out = codes.with_element(scale.element)
         if attrs["residual"] and len(types) < 4:
-            fail("a residual needs the full-precision cache as operand 'x'")
+            fail("a residual needs the residual buffer as operand 'residual'")
         if len(types) == 4:
-            x = _cache(types[3], "x")
-            if not x.same_as(out):
-                fail(f"x must be {out}, found {x}")
+            r = _cache(types[3], "residual")
+            want = out.with_shape((b, h, attrs["residual"], out.shape[3]))
+            if not r.same_as(want):
+                fail(f"residual must be {want} (the last 'residual' tokens), found {r}")
         return (out,)
 
 

@@ -13,7 +13,7 @@
 
 // An 8-token prompt: a 9-token observation window does not fit.
 // CHECK: pimc: error: pass 'kv-compress': option 'window' (9) is larger than the 8-token context of layer 0 of @prefill
-// ORDER: pimc: error: kv-compress: the cache of layer 0 of @prefill is already compressed (by kv.dequantize); evict once per layer, and before method=quant
+// ORDER: pimc: error: kv-compress: the cache of layer 0 of @prefill is already quantised; evict before method=quant
 func.func @prefill(%q: tensor<1x4x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> (tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) {
   %a = "llm.attention"(%q, %k, %v) {causal = true} : (tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) -> tensor<1x4x8x16xf32>
   func.return %a, %k, %v : tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>
