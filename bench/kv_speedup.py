@@ -178,6 +178,31 @@ NOTES = [
     "op of its own (unfused), on the device the placer picks.",
     "- **Memory saved** is per context token of these requests; the batch that fits follows "
     "from it and the memory left after the weights.",
+    "- **At a fixed batch the decode step hardly changes on neupims.** At batch 16 the NPU's "
+    "weight GEMMs take 13.3 of the 15.5 ms step; attention on the PIM is 2.2 ms, and eviction "
+    "cuts it in proportion to the kept tokens (1.07 ms at 50%), so the step gains 1.04-1.14x. "
+    "The gain is the batch that fits: the same weight reads serve 38 requests instead of 18 at "
+    "50% (2.0x decode tokens/s), 194 at 90% (8.2x).",
+    "- **KIVI makes neupims' PIM attention slower, not faster.** The preset's bank units are "
+    "balanced at one flop per byte (16 fp16 multipliers per bank for its internal bandwidth, "
+    "targets/presets/neupims.toml); fp16 attention is about two flops per K/V element, and "
+    "dequantising adds two more (a multiply and an add) on the unit that runs the attention, "
+    "so the attention turns compute-bound: 4.4 ms at 4 and 8 bits against 2.2 ms for fp16 "
+    "(0.88x per step). The smaller cache still wins by the batch that fits (1.7x at 4 bits, 2.3x "
+    "at 2 bits). On duplex the attention moves to Logic-PIM (0.65 ms against PIM's 0.56 ms for "
+    "fp16). A PIM unit with dequantisation in its datapath would change this; none is modelled.",
+    "- **On duplex every kv op is a GPU kernel.** The xPU's per-op overhead (6.87 us, "
+    "targets/presets/duplex.toml) times the unfused kv ops of 32 layers (key norm, top-k, two "
+    "selects for l2norm) is 0.9 ms per step, more than eviction saves in attention (0.56 -> "
+    "0.39 ms at 50%): 0.92x at batch 16. SnapKV and ThinK, which compress only in @prefill, "
+    "add nothing to decode and gain 1.01-1.05x. Fused kv ops would remove most of this cost.",
+    "- **End to end** the 2048-token prefill of every request dominates the run and grows with "
+    "the batch, so end-to-end tokens/s gain far less than decode (1.17x at 50% eviction on "
+    "neupims against 2.0x decode).",
+    "- **Not modelled.** The `sim` cost model's PIM attention kernel (AttAcc's) reads fp16 K/V "
+    "whatever the cache stores (eviction shortens it, quantisation does not); with tensor "
+    "parallelism a per-layer pattern's compressed caches (length S_KV) are not split by heads "
+    "(parallel.py looks for S); sub-batch-interleave does not take a quantised cache.",
 ]
 
 
