@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import sympy
 
@@ -58,8 +58,7 @@ class Cache:
     channels: int = 0  # key channels kept for the prompt's tokens (ThinK); 0: all
 
     def tokens(self, prompt: int, generated: int) -> int:
-        kept = int(sympy.sympify(self.prompt_len).xreplace({sym("T"): prompt}))
-        return min(max(kept, 0), prompt) + (generated if self.grows else 0)
+        return _kept(self.prompt_len, prompt) + (generated if self.grows else 0)
 
     def pruned(self, prompt: int, generated: int) -> int:
         """Tokens whose keys ThinK pruned: the prompt's still held."""
@@ -133,7 +132,14 @@ class KvLayout:
         """What a request reserves, in stored tokens of `bytes_per_token`."""
         return math.ceil(self.request_bytes(prompt, output) / self.bytes_per_token)
 
-    @property
+    @cached_property
+    def _length_kinds(self) -> list[Cache]:
+        """One cache per (symbol, prompt length, growth): what `lengths` needs to look at."""
+        kinds = {(c.symbol, c.prompt_len, c.grows): c for c in self.caches
+                 if c.role not in ("aux", "fixed")}
+        return list(kinds.values())
+
+    @cached_property
     def compressed(self) -> bool:
         return any(c.quant or c.channels or not c.grows or
                    sympy.simplify(c.prompt_len - sym("T")) != 0 for c in self.caches)
@@ -147,9 +153,7 @@ class KvLayout:
             return context
         out: dict[str, int] = {"S": context}
         seen: dict[str, float] = {}
-        for c in self.caches:
-            if c.role in ("aux", "fixed"):
-                continue
+        for c in self._length_kinds:
             mean = sum(c.tokens(p, g) for p, g in requests) / len(requests)
             seen[c.symbol] = max(seen.get(c.symbol, 0), mean)  # one symbol, one length
         out.update({s: round(v) for s, v in seen.items()})
@@ -186,6 +190,13 @@ class KvLayout:
 def _request_bytes(layout: KvLayout, prompt: int, output: int) -> Fraction:
     return _fraction(sum((c.bytes(c.tokens(prompt, output), c.pruned(prompt, output),
                                   layout.element) for c in layout.caches), sympy.Integer(0)))
+
+
+@lru_cache(maxsize=65536)
+def _kept(prompt_len: sympy.Expr, prompt: int) -> int:
+    """Tokens a cache keeps of a `prompt`-token prompt (its @prefill length at T = prompt)."""
+    kept = int(sympy.sympify(prompt_len).xreplace({sym("T"): prompt}))
+    return min(max(kept, 0), prompt)
 
 
 def _fraction(x) -> Fraction:
