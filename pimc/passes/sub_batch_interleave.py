@@ -219,7 +219,9 @@ def _check_row_wise(op: Operation, batched: set[Value], batch: Batch) -> None:
         raise PassFailure(f"pass '{_PASS}': op '{op.name}' has regions, which it cannot split",
                           print_op(op))
     axes = list(op.attr("axes")) if "axes" in op.attributes else []
-    if "axis" in op.attributes:
+    # an int axis indexes a dim; kv.quantize's named one ("channel"/"token") groups within
+    # each sequence's own cache, so it never mixes sequences
+    if isinstance(op.attributes.get("axis"), IntAttr):
         axes.append(op.attr("axis"))
     # an axis indexes the data operand (x), or every input of a concat
     for v in op.operands if op.name == "llm.concat" else op.operands[:1]:

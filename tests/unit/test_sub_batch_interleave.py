@@ -219,3 +219,24 @@ def test_pimc_error_names_the_pass_in_the_cli(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "option 'n' of pass 'sub-batch-interleave'" in err
     assert issubclass(OptionError, PimcError)
+
+
+def test_a_kivi_quantised_cache_splits_with_unchanged_outputs(llama):
+    """kv.quantize's axis names a grouping inside each sequence's cache, not a dim: the pass
+    splits the quantised decode, and the logits and stored state match the unsplit program."""
+    quant = run_pipeline(llama.ir, "kv-compress{method=quant,bits=4,group=4,window=2}")
+    split = run_pipeline(quant, SPLIT)
+    assert any(op.name == "kv.quantize" and "subbatch" in op.attributes
+               for op in split.func("decode").body.ops)
+    rng = np.random.default_rng(7)
+    ids = rng.integers(0, VOCAB, (4, 7))
+    _, *state = run(quant, "prefill", [ids, np.tile(np.arange(7), (4, 1))], llama.weights)
+    inputs = [rng.integers(0, VOCAB, (4, 1)), np.full((4, 1), 7), *state]
+    before = run(quant, "decode", inputs, llama.weights)
+    after = run(split, "decode", inputs, llama.weights)
+    for b, a in zip(before, after):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+        else:  # the packed codes
+            assert np.array_equal(a, b)
