@@ -33,22 +33,22 @@ def test_passkey_appears_once_at_the_requested_depth(lang, length, depth):
     assert p.depths == [at]
     filler = length - 1 - (km.KEY_DIGITS + 4)
     assert at == 1 + round(depth * filler)
-    name, digits = ctx[at + 1], ctx[at + 3:at + 3 + km.KEY_DIGITS]
-    assert ctx[at + 2] == km.IS and ctx[at + 3 + km.KEY_DIGITS] == km.DOT
+    name, digits = ctx[at + 2], ctx[at + 3:at + 3 + km.KEY_DIGITS]
+    assert ctx[at + 1] == km.IS and ctx[at + 3 + km.KEY_DIGITS] == km.DOT
     assert digits == p.answers[0] and all(d in km.DIGITS for d in digits)
     # the digits and the name occur nowhere else: the answer is only in the record
     assert sum(t in km.DIGITS for t in ctx) == km.KEY_DIGITS and ctx.count(name) == 1
-    assert p.questions == [[km.Q, km.KEY, name, km.IS]]
+    assert p.questions == [[km.Q, km.KEY, km.IS, name]]
 
 
 def test_two_records_are_asked_in_the_given_order(lang):
     p = km.passkey(lang, np.random.default_rng(3), 256, (0.2, 0.7), ask=[1, 0])
     at = [i for i, t in enumerate(p.context) if t == km.KEY]
     assert at == p.depths and len(at) == 2
-    names = [p.context[i + 1] for i in at]
+    names = [p.context[i + 2] for i in at]
     keys = [p.context[i + 3:i + 3 + km.KEY_DIGITS] for i in at]
     assert names[0] != names[1]
-    assert [q[2] for q in p.questions] == names[::-1] and p.answers == keys[::-1]
+    assert [q[3] for q in p.questions] == names[::-1] and p.answers == keys[::-1]
 
 
 def test_training_samples_have_the_requested_length_and_weight_the_answers(lang):
@@ -61,11 +61,11 @@ def test_training_samples_have_the_requested_length_and_weight_the_answers(lang)
     heavy = [t for t, x in zip(toks, w) if x == km.ANSWER]
     assert heavy and all(t in km.DIGITS for t in heavy)
     # every question's weighted digits are that record's digits
-    at = {toks[i + 1]: toks[i + 3:i + 3 + km.KEY_DIGITS] for i, t in enumerate(toks)
+    at = {toks[i + 2]: toks[i + 3:i + 3 + km.KEY_DIGITS] for i, t in enumerate(toks)
           if t == km.KEY and toks[i - 1] != km.Q}
     for i, t in enumerate(toks):
         if t == km.Q and i + 4 + km.KEY_DIGITS <= len(toks):
-            assert toks[i + 4:i + 4 + km.KEY_DIGITS] == at[toks[i + 2]]
+            assert toks[i + 4:i + 4 + km.KEY_DIGITS] == at[toks[i + 3]]
 
 
 def test_copy_spans_repeat(lang):
