@@ -159,3 +159,23 @@ def test_pipelined_trace_has_no_overlap_per_track(gpt2, tmp_path):
     for spans in tracks.values():
         spans.sort()
         assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:]))
+
+
+@pytest.mark.parametrize("pipeline, lengths", [
+    ("kv-compress{method=l2norm,ratio=0.5,pattern=FC}", {"S": S, "S_KV": S // 2}),
+    ("kv-compress{method=quant,bits=4,group=4,window=2}", {"S": S}),
+])
+def test_compressed_caches_split_by_heads(gpt2, pipeline, lengths):
+    """Every state tensor (a compressed cache with its own length symbol, KIVI's codes,
+    scale, zero and fixed-size residual) is a per-head tensor: tp 2 halves the attention."""
+    from pimc.ir import parse, print_module
+    from pimc.passes import parse_pipeline
+    module = parse(print_module(gpt2))
+    PassManager(parse_pipeline(pipeline)).run(module)
+    func = _decode(module)
+    table = shard_table(func, 2, {"B": B, "T": 1, **lengths})
+    attention = [s for op, s in table.items() if op.name == "llm.attention"]
+    assert len(attention) == 2 and all(s.flops == s.bytes == 0.5 for s in attention)
+    # every op reading a cache works on its shard's heads, whatever else it reads
+    readers = {user for a in func.args[2:] for user, _ in a.uses}
+    assert readers and all(table[op].bytes == 0.5 for op in readers)

@@ -31,13 +31,13 @@ import sympy
 
 from pimc.errors import PimcError
 from pimc.ir.attrs import DictAttr
-from pimc.ir.core import BlockArgument, Operation, Value
-from pimc.ir.dialects.builtin import FuncOp, ModuleOp
+from pimc.ir.core import Operation, Value
+from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.symbolic import sym
 from pimc.ir.types import TensorType
 from pimc.passes.analyze_intensity import VIEWS, number_attr, op_cost
 from pimc.passes.op_costs import kivi_bytes
-from pimc.runtime.system.parallel import ATTENTION_OPS
+from pimc.runtime.system.parallel import ATTENTION_OPS, state_args
 
 # ops between a @decode cache argument and the attention that reads it
 _TO_ATTENTION = ("llm.concat", "kv.quantize", "kv.dequantize", "kv.heads", *VIEWS)
@@ -205,14 +205,6 @@ def _fraction(x) -> Fraction:
     return Fraction(int(x.p), int(x.q))
 
 
-def _state_args(decode: FuncOp) -> list[BlockArgument]:
-    """@decode's state: the arguments it returns again, the last as many as its results after
-    the logits (caches, their KIVI storage, H2O's scores)."""
-    n = len(decode.body.last.operands) - 1
-    state = list(decode.args)[-n:] if n > 0 else []
-    return [a for a in state if isinstance(a.type, TensorType) and a.type.rank >= 3]
-
-
 def _length_symbol(t: TensorType) -> str | None:
     names = sorted(s.name for d in t.shape for s in getattr(d, "free_symbols", set())
                    if s.name != "B")
@@ -265,7 +257,7 @@ def kv_layout(module: ModuleOp, bits: int | None = None) -> KvLayout:
     if decode is None:
         raise PimcError("simulate: the model has no @decode function (a decoder with a KV "
                         "cache is needed)")
-    args = _state_args(decode)
+    args = state_args(decode)
     if not args:
         raise PimcError("simulate: @decode has no KV-cache argument (no argument with a "
                         "length dim such as S)")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import sympy
 
 from pimc.errors import PimcError
-from pimc.ir.core import Operation, OpResult, Value
+from pimc.ir.core import BlockArgument, Operation, OpResult, Value
 from pimc.ir.dialects.builtin import FuncOp
 from pimc.ir.location import NameLoc
 from pimc.ir.symbolic import sym
@@ -71,10 +71,12 @@ def _is_weight(v: Value) -> bool:
     return isinstance(v, OpResult) and v.op.name == "llm.weight"
 
 
-def _has_context_dim(v: Value) -> bool:
-    t = v.type
-    return isinstance(t, TensorType) and any(
-        sym("S") in getattr(d, "free_symbols", ()) for d in t.shape)
+def state_args(func: FuncOp) -> list[BlockArgument]:
+    """A step's state: the arguments it returns again, the last as many as its results after
+    the logits (KV caches, kv-compress' KIVI storage and H2O scores), each [B, Hkv, ...]."""
+    n = len(func.body.last.operands) - 1
+    state = list(func.args)[-n:] if n > 0 else []
+    return [a for a in state if isinstance(a.type, TensorType) and a.type.rank >= 3]
 
 
 def _nbytes(v: Value, subs: dict) -> float:
@@ -94,7 +96,7 @@ def shard_table(func: FuncOp, tp: int, bindings: dict[str, int]) -> dict[Operati
         if isinstance(heads, int) and tp > heads:  # a shard needs at least one KV head
             raise PimcError(f"--tp: {tp} exceeds @{func.sym_name}'s {heads} KV heads; "
                             f"allowed: 1..{heads}")
-    split: set[Value] = {a for a in func.args if _has_context_dim(a)}  # KV caches, by heads
+    split: set[Value] = set(state_args(func))  # KV caches and their kin, by heads
     table: dict[Operation, Shard] = {}
     for op in body_ops(func):
         acts = [v for v in op.operands if not _is_weight(v)]
