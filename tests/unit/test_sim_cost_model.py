@@ -161,6 +161,18 @@ def test_gqa_attention_is_not_simulated(cache):
     assert kernel_of(op, {"B": 2, "S": 128, "T": 1}) is None  # 16 query heads over 8 KV heads
 
 
+def test_a_kivi_quantised_cache_is_not_simulated(cache):
+    """No kernel dequantises KIVI codes: such an attention takes the roofline, said so."""
+    text = MHA.replace('"llm.attention"(%q, %k, %v) :',
+                       '"llm.attention"(%q, %k, %v) {kv = {bits = 4, group = 32, residual = 32}} :')
+    module = PassManager(parse_pipeline("analyze-intensity")).run(parse(text))
+    op = op_named(module, "llm.attention")
+    assert kernel_of(op, {"B": 2, "S": 128, "T": 1}) is None
+    model = SimCostModel(get_target("neupims"), cache)
+    assert model.op_source(model.target.devices()["pim"], op, {"B": 2, "S": 128, "T": 1}) == \
+        "roofline"
+
+
 def test_a_shape_the_simulator_rejects_falls_back_and_says_why(cache):
     model = SimCostModel(get_target("attacc-bank"), cache)
     seconds, why = model.kernel_time("attention", {"batch": 1, "heads": 8, "head_dim": 64,

@@ -4,8 +4,9 @@
     pimc opt f.mlir -p 'place-devices{target=attacc-bank,batch=64,cost-model=sim}'
 
 Which ops are simulated (`kernel_of`), on a PIM device (kind pim-bank|pim-bankgroup|pim-buffer):
-  * decode attention, llm.attention or pim.attention with one query per KV head (MHA, T = 1):
-    kernel "attention", shape {batch, heads, head_dim, context}, context being the key length;
+  * decode attention, llm.attention or pim.attention with one query per KV head (MHA, T = 1)
+    over an fp16 cache (not a KIVI-quantised one, which no kernel dequantises): kernel
+    "attention", shape {batch, heads, head_dim, context}, context being the key length;
   * decode GEMV, llm.linear or pim.gemv without a bias at T = 1: kernel "gemv", shape
     {batch, rows, cols} (rows = W's outputs, cols = its inputs, batch = the rows of x).
 Anything else (xPU and Logic-PIM ops, prefill, GQA, a linear with a bias, a target or shape the
@@ -66,6 +67,8 @@ def kernel_of(op: Operation | None, dims: Mapping[str, int] | None) -> tuple[str
         return [d if isinstance(d, int) else int(d.subs(subs)) for d in shape]
 
     if op.name in ATTENTION_OPS:
+        if _quantised(op):  # the kernels stream fp16 K/V; KIVI's dequantise has no kernel
+            return None
         b, hq, t, d = bound(op.operands[0].type.shape)
         hkv, length = bound(op.operands[1].type.shape)[1:3]
         if t != 1 or hq != hkv:  # AttAcc's stream: one query per KV head
@@ -76,6 +79,13 @@ def kernel_of(op: Operation | None, dims: Mapping[str, int] | None) -> tuple[str
         return "gemv", {"batch": math.prod(bound(op.operands[0].type.shape[:-1])),
                         "rows": rows, "cols": cols}
     return None
+
+
+def _quantised(op: Operation) -> bool:
+    """Whether kv-compress stored the attention's cache quantised (its `kv` attribute has
+    `bits`)."""
+    kv = op.attributes.get("kv")
+    return kv is not None and any(key == "bits" for key, _ in getattr(kv, "entries", ()))
 
 
 def cache_dir() -> Path:
