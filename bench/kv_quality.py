@@ -212,6 +212,10 @@ def fmt(x, spec=".2f"):
     return "n/a" if x is None else format(x, spec)
 
 
+def where_trained(m) -> str:
+    return f"{m.get('device', 'cpu')}, {m.get('threads', 2)} torch thread(s)"
+
+
 def write(out, where: Path):
     """kv_quality.json, .md (one row per setting) and .png (quality against kept KV)."""
     where.mkdir(parents=True, exist_ok=True)
@@ -219,7 +223,7 @@ def write(out, where: Path):
     rows, m = out["rows"], out["model"]
     keys = [k for k in rows[0] if k.startswith(("passkey@", "digits@"))]
     lines = [f"# KV compression quality ({m['params'] / 1e6:.1f}M-param Llama, trained "
-             f"{m['train_seconds']:.0f} s on {m.get('trained_on', 'CPU, 2 threads')}; "
+             f"{m['train_seconds']:.0f} s on {m.get('trained_on', where_trained(m))}; "
              f"{out['args']['samples']} samples per cell)", "",
              "| method | ratio / bits | KV kept | " + " | ".join(keys) +
              " | ppl | two-turn 1st | two-turn 2nd |",
