@@ -222,7 +222,7 @@ def write(out, where: Path):
     (where / "kv_quality.json").write_text(json.dumps(out, indent=1))
     rows, m = out["rows"], out["model"]
     keys = [k for k in rows[0] if k.startswith(("passkey@", "digits@"))]
-    lines = [f"# KV compression quality ({m['params'] / 1e6:.1f}M-param Llama, trained "
+    lines = [f"# KV compression quality ({m['params'] / 1e6:.2g}M-param Llama, trained "
              f"{m['train_seconds']:.0f} s on {m.get('trained_on', where_trained(m))}; "
              f"{out['args']['samples']} samples per cell)", "",
              "| method | ratio / bits | KV kept | " + " | ".join(keys) +

@@ -46,3 +46,14 @@ def test_training_is_seeded():
     assert runs[0]["final_loss"] == runs[1]["final_loss"]
     assert runs[0]["params"] == sum([64 * 32 * 2, 2 * (4 * 32 * 32 + 3 * 32 * 64 + 2 * 32), 32])
     assert set(runs[0]["passkey_torch"]) == {128, 256, 512}
+
+
+def test_repeats_say_each_span_twice_with_no_markers():
+    toks = km.repeats(np.random.default_rng(3), 4000, CFG.vocab)
+    assert toks[0] == km.BOS and len(toks) == 4000
+    body, spans = toks[1:], 0
+    while len(body) >= 48:  # a span is 4..23 tokens; find its length by the repetition
+        n = next(n for n in range(4, 24) if body[:n] == body[n:2 * n])
+        body, spans = body[2 * n:], spans + 1
+    assert spans > 50
+    assert all(km.DIGITS[0] <= t < CFG.vocab for t in toks[1:])
