@@ -4,12 +4,16 @@ trained on CPU on a synthetic mixture, its weights cached outside git.
 Vocabulary (no tokenizer; every token is a symbol):
   PAD BOS SEP COPY Q IS DOT KEY, the digits 0-9, NAMES key names, then WORDS of a synthetic
   language.
-Mixture (each sample exactly `length` tokens):
-  - passkey: language filler with one or two `KEY name IS d d d d d DOT` records hidden at given
-    depths, then `Q KEY name IS` and the five digits, for one or both names (the two-question
-    form is the two-turn query bench/kv_quality.py asks);
-  - copy: random word spans, `COPY`, the same span again (induction);
-  - language: sentences from a sparse first-order Markov chain over WORDS, ended by DOT; a third
+Training: first `curriculum` of the steps `repeats` (random spans over every symbol, each said
+twice: content induction, the circuit retrieval needs), then the mixture (each sample exactly
+`length` tokens):
+  - passkey: language filler with one or two `KEY IS name d d d d d DOT` records hidden at given
+    depths, then `Q KEY IS name` and the five digits, for one or both names (the two-question
+    form is the two-turn query bench/kv_quality.py asks). The name sits right before the digits
+    so that retrieval is one induction step (find the earlier `name`, copy what followed);
+  - recall: several records between short filler, then questions about them (answers weighted);
+  - copy: random word spans, `COPY`, the same span again;
+  - language: sentences from a sparse Markov chain over WORDS (`Language`), ended by DOT; a third
     of the sentences repeat an earlier sentence of the same document, so predicting them needs
     the distant context (what eviction can lose).
 The weights live in ~/.cache/pimc/kv-model/<hash of config, data and training settings>/ and are

@@ -265,7 +265,7 @@ def main(argv=None):
     ap.add_argument("--ppl-prefix", type=int, default=256)
     ap.add_argument("--ppl-tail", type=int, default=64)
     ap.add_argument("--only", default="", help="comma-separated methods (default: all)")
-    # the interpreter by default: on this 0.36M-param model numba-cpu was no faster (5 settings:
+    # the interpreter by default: on a 0.36M-param candidate numba-cpu was no faster (5 settings:
     # 104 s against 83 s, its JIT warm-up included, same figures; bench/results/kv_quality.md)
     ap.add_argument("--backend", default="null",
                     help="null: the reference interpreter; numba-cpu: its compiled code")
