@@ -110,3 +110,14 @@ def moe(x, router, w_gate, w_up, w_down, top_k, normalize=True):
         y = (g * _sigmoid(g) * (h @ w_up[e].T)) @ w_down[e].T
         out[rows] += weights[rows, slot][:, None] * y
     return out.reshape(x.shape)
+
+
+def kv_residual(x: np.ndarray, residual: int) -> np.ndarray:
+    """KIVI's residual buffer [B, H, residual, D]: the last min(N, residual) tokens of the
+    cache x [B, H, N, D], right-aligned, zeros in front (kv.quantize's full-precision tail)."""
+    b, h, n, d = x.shape
+    out = np.zeros((b, h, residual, d), x.dtype)
+    kept = min(n, residual)
+    if kept:
+        out[:, :, residual - kept:] = x[:, :, n - kept:]
+    return out

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from pimc.errors import PimcError
+from pimc.ir.reference_ops import kv_residual
 
 
 def select(cache: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -117,17 +118,6 @@ def unpack(codes: np.ndarray, bits: int) -> np.ndarray:
     return levels.reshape(codes.shape[:-1] + (codes.shape[-1] * per,))
 
 
-def recent(x: np.ndarray, residual: int) -> np.ndarray:
-    """The residual buffer [B, H, residual, D]: the last min(N, residual) tokens of x,
-    right-aligned, zeros in front."""
-    b, h, n, d = x.shape
-    out = np.zeros((b, h, residual, d), x.dtype)
-    kept = min(n, residual)
-    if kept:
-        out[:, :, residual - kept:] = x[:, :, n - kept:]
-    return out
-
-
 def quantize(x: np.ndarray, bits: int, group: int, axis: str, residual: int):
     """(codes, scale, zero[, residual buffer]) as stored: level = round((x - min) / scale),
     scale = (max - min) / (2^bits - 1) over each group, packed; the last `residual` tokens are
@@ -150,7 +140,7 @@ def quantize(x: np.ndarray, bits: int, group: int, axis: str, residual: int):
     codes = np.clip(codes, 0, levels)
     codes[:, :, quantised:] = 0
     out = (pack(codes, bits), scale.astype(x.dtype), lo.astype(x.dtype))
-    return out + ((recent(x, residual),) if residual else ())
+    return out + ((kv_residual(x, residual),) if residual else ())
 
 
 def dequantize(codes: np.ndarray, scale: np.ndarray, zero: np.ndarray,

@@ -23,6 +23,7 @@ from numba import njit, prange
 
 from pimc.backends.numba_cpu.kv_cache import prefix
 from pimc.errors import PimcError
+from pimc.ir.reference_ops import kv_residual
 
 _JIT = dict(cache=True)  # no fastmath: the scores must round as the interpreter's do
 
@@ -166,16 +167,6 @@ def _quantize(x, bits, group, channel, quantised, codes, scale, zero):
                         codes[b, h, t, d // per] |= np.uint8(int(code) << (bits * (d % per)))
 
 
-def recent(x: np.ndarray, residual: int) -> np.ndarray:
-    """The residual buffer: the last min(N, residual) tokens, right-aligned, zeros in front."""
-    b, h, n, d = x.shape
-    out = np.zeros((b, h, residual, d), np.float32)
-    kept = min(n, residual)
-    if kept:
-        out[:, :, residual - kept:] = x[:, :, n - kept:]
-    return out
-
-
 def quantize(x: np.ndarray, bits: int, group: int, axis: str, residual: int):
     """(packed codes [B, H, N, D*bits/8] as int8, scale, zero[, residual buffer])."""
     b, h, n, d = x.shape
@@ -187,7 +178,7 @@ def quantize(x: np.ndarray, bits: int, group: int, axis: str, residual: int):
     scale, zero = np.empty(stats, np.float32), np.empty(stats, np.float32)
     _quantize(x, bits, group, channel, max(n - residual, 0), codes, scale, zero)
     out = (codes.view(np.int8), scale, zero)
-    return out + ((recent(x, residual),) if residual else ())
+    return out + ((kv_residual(x, residual),) if residual else ())
 
 
 @njit(parallel=True, **_JIT)
