@@ -95,7 +95,7 @@ def step_breakdown(text: str, cost_model: str) -> list[dict]:
     overlapped; neupims' arrays against the naive system's show the sub-batches' cost."""
     from pimc.ir import parse
     from pimc.runtime.system.serving import StepModel
-    from pimc.runtime.system.simulate import _BITS, SimOptions, counted_dtype, prepare
+    from pimc.runtime.system.simulate import SimOptions, counted_bits, prepare
     from pimc.targets import get_target
     out = []
     for pim_timing in PIM_TIMINGS:
@@ -105,7 +105,7 @@ def step_breakdown(text: str, cost_model: str) -> list[dict]:
                     sub_batches=sub, policy="neupims", tp=4, cost_model=cost_model,
                     pim_timing=pim_timing)
                 module = prepare(parse(text), spec, batch, CONTEXT, opts)
-                bits = _BITS.get(counted_dtype(spec, opts.dtype))  # as simulate_requests counts
+                bits = counted_bits(spec, opts)  # as simulate_requests counts
                 _, sched = StepModel(module, spec, cost_model, opts.context_bucket, bits, 4, 1,
                                      True, pim_timing).step("decode", batch, CONTEXT)
                 out.append(dict(system=name, batch=batch, pim_timing=pim_timing,

@@ -82,6 +82,11 @@ def counted_dtype(target: Target, option: str) -> str:
     return _DTYPES.get(unit.dtype, "ir") if unit is not None else "ir"
 
 
+def counted_bits(target: Target, opts: SimOptions) -> int | None:
+    """The width every float is counted at (analyze-intensity's dtype), or None: the IR's own."""
+    return _BITS.get(counted_dtype(target, opts.dtype))
+
+
 def _bytes(t: TensorType, dims: dict, bits: int | None = None) -> float:
     n = sympy.sympify(t.numel).xreplace({sym(k): v for k, v in dims.items()})
     width = bits if bits is not None and t.element.is_float else t.element.bits
@@ -143,7 +148,7 @@ def _layout(module: ModuleOp, target: Target, opts: SimOptions) -> KvLayout | No
     """The compressed KV cache's layout, or None (uncompressed, or no @decode)."""
     if not any(f.sym_name == "decode" for f in module.funcs):
         return None
-    layout = kv_layout(module, _BITS.get(counted_dtype(target, opts.dtype)))
+    layout = kv_layout(module, counted_bits(target, opts))
     return layout if layout.compressed else None
 
 
@@ -156,7 +161,7 @@ def simulate_requests(module: ModuleOp, target: Target, requests: list[Request],
     batch = opts.max_batch or len(requests)
     mean_ctx = round(sum(r.prompt_len + r.output_len / 2 for r in requests) / len(requests))
     prepare(module, target, min(batch, len(requests)), mean_ctx, opts)
-    bits = _BITS.get(counted_dtype(target, opts.dtype))
+    bits = counted_bits(target, opts)
     layout = kv_layout(module, bits)
     per_token = float(layout.bytes_per_token)
     capacity = opts.kv_capacity_tokens
