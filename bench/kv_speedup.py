@@ -199,10 +199,9 @@ NOTES = [
     "- **End to end** the 2048-token prefill of every request dominates the run and grows with "
     "the batch, so end-to-end tokens/s gain far less than decode (1.17x at 50% eviction on "
     "neupims against 2.0x decode).",
-    "- **Not modelled.** The `sim` cost model's PIM attention kernel (AttAcc's) reads fp16 K/V "
-    "whatever the cache stores (eviction shortens it, quantisation does not); with tensor "
-    "parallelism a per-layer pattern's compressed caches (length S_KV) are not split by heads "
-    "(parallel.py looks for S); sub-batch-interleave does not take a quantised cache.",
+    "- **Not modelled.** No cycle-level PIM kernel dequantises: under `--cost-model sim` a "
+    "KIVI-quantised attention takes the roofline (and `pimc analyze` marks it so), while an "
+    "evicted cache runs the simulated kernel at its kept length.",
 ]
 
 
