@@ -126,7 +126,7 @@ def run(module: ModuleOp, func: str, inputs: Sequence[np.ndarray],
 
 
 def _as_type(value: np.ndarray, t: TensorType) -> np.ndarray:
-    want = NUMPY_DTYPES.get(t.element.name) or kv_ops.PACKED_DTYPES.get(t.element.name)
+    want = NUMPY_DTYPES.get(t.element.name)
     if want is None:
         raise PimcError(f"the interpreter cannot hold {t.element} values")
     value = np.asarray(value)

@@ -184,11 +184,6 @@ def merge_heads(a: np.ndarray, b: np.ndarray, heads: list[int]) -> np.ndarray:
     return out
 
 
-# Element types that only kv ops produce, and the numpy dtype the interpreter holds them in: none
-# now (packed codes are i8 bytes); the interpreter asks here before it gives up on a type.
-PACKED_DTYPES: dict[str, np.dtype] = {}
-
-
 # interpreter rules: (frame, op, operand arrays) -> result arrays
 KERNELS = {
     "kv.select": lambda f, op, a: [select(a[0], a[1])],
