@@ -217,8 +217,8 @@ class OnnxImporter:
             if handle not in self.store:
                 self.store.add(handle, arrays[0])
             return self.b.op("llm.weight", result_type=t, handle=WeightAttr(handle))
-        from pimc.frontend.onnx_ops import RULES
-        rule = RULES.get(entry.node.op_type)
+        from pimc.frontend.onnx_ops import lookup
+        rule = lookup(entry.node)
         if rule is not None:  # import the computation as ops (positions from a Range, ...)
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in entry.node.attribute}
             try:
@@ -274,9 +274,7 @@ class OnnxImporter:
         return None if lazy is None else [lazy]
 
     def convert(self, node: onnx.NodeProto) -> list:
-        from pimc.frontend.onnx_ops import RULES, unsupported
-        if node.domain not in ("", "ai.onnx"):
-            raise unsupported(self, node)
+        from pimc.frontend.onnx_ops import lookup, unsupported
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         inputs = [self.entry(n) if n else None for n in node.input]
         if node.op_type == "Constant":
@@ -284,11 +282,12 @@ class OnnxImporter:
         if node.op_type == "Shape":
             shape = _shape(inputs[0])[attrs.get("start", 0):attrs.get("end")]
             return [Known.of(np.array(shape, dtype=object), TensorProto.INT64)]
-        if inputs and all(i is None or isinstance(i, (Known, Lazy)) for i in inputs):
+        if inputs and node.domain in ("", "ai.onnx") and \
+                all(i is None or isinstance(i, (Known, Lazy)) for i in inputs):
             folded = self.fold(node, attrs, inputs)
             if folded is not None:
                 return folded
-        rule = RULES.get(node.op_type)
+        rule = lookup(node)
         if rule is None:
             raise unsupported(self, node)
         return rule(self, node, attrs)

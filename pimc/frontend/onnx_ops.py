@@ -9,6 +9,7 @@ rows of a 2-D table is an embedding.
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import onnx
@@ -22,16 +23,39 @@ from pimc.ir.symbolic import as_dim, dims_equal, product
 from pimc.ir.types import TensorType
 
 Rule = Callable[[OnnxImporter, onnx.NodeProto, dict], list]
+# op key -> rule: "MatMul" for the default domain, "domain::Op" for others
+# ("com.microsoft::GroupQueryAttention"). Other modules add rules with @rule; the modules in
+# EXTENSIONS are imported (if present) before the first lookup, so their rules are registered.
 RULES: dict[str, Rule] = {}
+EXTENSIONS = ["pimc.frontend.onnx_contrib"]
+_loaded: set[str] = set()
 _HUGE = 2 ** 62  # ONNX spells "to the end" as INT64_MAX (and "from the start" as INT64_MIN)
 
 
 def rule(*op_types: str):
+    """Register a rule for each op key ("Op" or "domain::Op")."""
     def register(fn: Rule) -> Rule:
         for t in op_types:
             RULES[t] = fn
         return fn
     return register
+
+
+def op_key(node: onnx.NodeProto) -> str:
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+
+
+def lookup(node: onnx.NodeProto) -> Rule | None:
+    """The rule for `node`, after importing the extension modules once."""
+    for name in EXTENSIONS:
+        if name not in _loaded:
+            _loaded.add(name)
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as e:
+                if e.name != name:  # the extension exists but something it imports does not
+                    raise
+    return RULES.get(op_key(node))
 
 
 def _x(im: OnnxImporter, node, i: int = 0) -> Value:
@@ -372,9 +396,8 @@ def _dropout(im, node, attrs):
 
 
 def unsupported(im: OnnxImporter, node: onnx.NodeProto) -> UnsupportedOnnxOp:
-    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
     return UnsupportedOnnxOp(
-        f"unsupported ONNX op '{op}' at {im.where(node)}; the ONNX frontend supports: "
+        f"unsupported ONNX op '{op_key(node)}' at {im.where(node)}; the ONNX frontend supports: "
         f"{', '.join(sorted(set(RULES) | {'Constant', 'Shape'}))} "
         "(and folds any op on constants and shapes). Hint: add a rule in "
         "pimc/frontend/onnx_ops.py, or export with a decomposition that avoids the op")
