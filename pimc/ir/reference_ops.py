@@ -72,19 +72,44 @@ def rope(x, cos, sin, style="half"):
     return x * cos + rotated * sin
 
 
-def attention(q, k, v, mask=None, causal=False, scale=None):
-    """q [B,Hq,T,D], k/v [B,Hkv,S,D]; the T queries are the last T of the S positions."""
+def attention(q, k, v, mask=None, causal=False, scale=None, window=None, softcap=None):
+    """q [B,Hq,T,D], k/v [B,Hkv,S,D]; the T queries are the last T of the S positions (see
+    llm.AttentionOp for causal, window and softcap). A query that may attend to no key gets
+    zeros, and a key no query of its row may attend to contributes nothing, not even a NaN
+    its (pad) values might hold."""
     groups = q.shape[1] // k.shape[1]
     k, v = np.repeat(k, groups, axis=1), np.repeat(v, groups, axis=1)
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores = np.matmul(q, np.swapaxes(k, -1, -2)) * scale
-    t, s = q.shape[2], k.shape[2]
-    if causal:
-        allowed = np.arange(s)[None, :] <= (np.arange(t)[:, None] + s - t)
-        scores = np.where(allowed, scores, -np.inf)
+    if softcap is not None:
+        scores = np.tanh(scores / softcap) * softcap
+    allowed = np.broadcast_to(attention_allowed(q.shape[2], k.shape[2], causal, window),
+                              scores.shape)
     if mask is not None:
-        scores = np.where(mask, scores, -np.inf) if mask.dtype == np.bool_ else scores + mask
-    return np.matmul(softmax(scores, -1), v)
+        if mask.dtype == np.bool_:
+            allowed = allowed & mask
+        else:
+            allowed = allowed & (mask != -np.inf)
+            scores = scores + np.where(mask == -np.inf, 0, mask)
+    scores = np.where(allowed, scores, -np.inf)
+    top = np.max(scores, axis=-1, keepdims=True)
+    e = np.where(allowed, np.exp(scores - np.where(np.isfinite(top), top, 0)), 0)
+    total = np.sum(e, axis=-1, keepdims=True)
+    p = e / np.where(total == 0, 1, total)
+    reachable = np.any(allowed, axis=2)[..., None]  # [B, H, S, 1]: keys some query may see
+    return np.matmul(p, np.where(reachable, v, 0))
+
+
+def attention_allowed(t: int, s: int, causal: bool, window: int | None) -> np.ndarray:
+    """[T, S] booleans: which keys each query may see by position alone (query t at S-T+t)."""
+    pos = np.arange(t)[:, None] + s - t
+    key = np.arange(s)[None, :]
+    allowed = np.ones((t, s), bool)
+    if causal:
+        allowed &= key <= pos
+    if window is not None:
+        allowed &= key > pos - window
+    return allowed
 
 
 def topk(x, k, axis=-1):

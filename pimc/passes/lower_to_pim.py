@@ -62,7 +62,8 @@ class LowerToPim(Pass):
                     _replace(op, "pim.attention", {
                         "channels": memory.total_channels * memory.pseudo_channels,
                         "banks_per_channel": memory.banks_per_channel,
-                        "causal": op.attr("causal") or None, "scale": op.attr("scale")})
+                        "causal": op.attr("causal") or None, "scale": op.attr("scale"),
+                        "window": op.attr("window"), "softcap": op.attr("softcap")})
 
     def _target(self, module: ModuleOp) -> Target:
         target = module_target(module, "pass 'lower-to-pim'", self.target, OptionError)

@@ -84,7 +84,8 @@ KERNELS: dict[str, Kernel] = {
     "llm.softmax": lambda f, op, a: [ref.softmax(ref.compute(a[0]), op.attr("axis"))],
     "llm.rope": lambda f, op, a: [ref.rope(*map(ref.compute, a), op.attr("style"))],
     "llm.attention": lambda f, op, a: [ref.attention(
-        *map(ref.compute, a), causal=op.attr("causal"), scale=op.attr("scale"))],
+        *map(ref.compute, a), causal=op.attr("causal"), scale=op.attr("scale"),
+        window=op.attr("window"), softcap=op.attr("softcap"))],
     "llm.moe": lambda f, op, a: [ref.moe(*map(ref.compute, a), op.attr("top_k"),
                                          op.attr("normalize"))],
 }

@@ -57,9 +57,7 @@ _DEVICE = {
     "llm.rmsnorm": lambda op, a, o: f"D.rmsnorm({a[0]}, {a[1]}, {op.attr('eps')!r}, out={o})",
     "llm.softmax": lambda op, a, o: f"D.softmax({a[0]}, {op.attr('axis')}, out={o})",
     "llm.rope": lambda op, a, o: f"D.rope({', '.join(a)}, {op.attr('style')!r}, out={o})",
-    "llm.attention": lambda op, a, o: (f"D.attention({a[0]}, {a[1]}, {a[2]}, "
-                                       f"{a[3] if len(a) > 3 else None}, {op.attr('causal')}, "
-                                       f"{op.attr('scale')!r}, out={o})"),
+    "llm.attention": lambda op, a, o: cpu.attention_call("D", op, a, o),
     "llm.embedding": lambda op, a, o: f"D.embedding({a[0]}, {a[1]}, out={o})",
     "llm.concat": _concat,
 }

@@ -290,7 +290,7 @@ def rope(x, cos, sin, style, out=None):
     return o
 
 
-def attention(q, k, v, mask=None, causal=False, scale=None, out=None):
+def attention(q, k, v, mask=None, causal=False, scale=None, window=None, softcap=None, out=None):
     q, k, v = arr(q), arr(k), arr(v)
     if v.shape[3] > G.MAX_HEAD_DIM:
         raise ValueError(f"cuda attention: head dim {v.shape[3]} > {G.MAX_HEAD_DIM}")
@@ -307,7 +307,8 @@ def attention(q, k, v, mask=None, causal=False, scale=None, out=None):
     per_block = G.BLOCK // G.WARP
     if warps:
         G.attention[(warps + per_block - 1) // per_block, G.BLOCK](
-            q, k, v, m, mask is not None, bool(causal), np.float32(scale), o)
+            q, k, v, m, mask is not None, bool(causal), np.float32(scale), int(window or 0),
+            np.float32(softcap or 0.0), o)
     return o
 
 

@@ -174,12 +174,15 @@ def rope_half(x, cos, sin, out):
 
 
 @cuda.jit
-def attention(q, k, v, mask, has_mask, causal, scale, out):
+def attention(q, k, v, mask, has_mask, causal, scale, window, softcap, out):
     """One warp per query (b, h, t), over K/V [B,Hkv,S,D] read in place (GQA: head h reads KV
     head h // (Hq/Hkv)); query t sits at position S-T+t. Per key: the lanes split the dot
     product over D and warp-sum it, so all lanes hold the score; an online softmax (running max
     and sum, rescaling when the max grows) needs no score buffer, and each lane accumulates its
-    strided share of the output row in registers."""
+    strided share of the output row in registers. Keys outside [first, limit) (causal,
+    `window` > 0) or set to -inf by the mask are skipped before their K is read (a pad's NaN
+    never reaches a real row); a query with no key left (a left pad) writes zeros. `softcap`
+    > 0 caps scores as tanh(s/cap)*cap before the mask."""
     warp = (cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x) // WARP
     lane = cuda.threadIdx.x % WARP
     b_, hq, t_, d_ = q.shape
@@ -188,7 +191,9 @@ def attention(q, k, v, mask, has_mask, causal, scale, out):
     row = warp if active else 0  # an idle warp still joins every warp_sum
     b, h, t = row // (hq * t_), (row // t_) % hq, row % t_
     kh = h // (hq // hkv)
-    limit = s_ - t_ + t + 1 if causal else s_
+    pos = s_ - t_ + t
+    limit = pos + 1 if causal else s_
+    first = max(pos - window + 1, 0) if window > 0 else 0
     if not active:
         limit = 0
     acc = cuda.local.array(_LANE_VALUES, float32)
@@ -197,17 +202,21 @@ def attention(q, k, v, mask, has_mask, causal, scale, out):
     top = float32(-math.inf)
     total = float32(0.0)
     for j in range(s_):  # uniform trip count: the simulator's warp_sum is a block barrier
+        bias = float32(0.0)
+        seen = first <= j < limit
+        if seen and has_mask:
+            bias = mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2], j]
+            seen = bias != -math.inf
         part = float32(0.0)
-        if j < limit:
+        if seen:
             for i in range(lane, d_, WARP):
                 part += q[b, h, t, i] * k[b, kh, j, i]
         score = warp_sum(part) * scale
-        if j >= limit:
+        if not seen:
             continue
-        if has_mask:
-            score += mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2], j]
-        if score == -math.inf:
-            continue
+        if softcap > 0:
+            score = math.tanh(score / softcap) * softcap
+        score += bias
         if score > top:
             shrink = math.exp(top - score)
             total *= shrink
@@ -221,9 +230,10 @@ def attention(q, k, v, mask, has_mask, causal, scale, out):
             acc[c] += p * v[b, kh, j, i]
             c += 1
     if active:
+        inv = float32(1.0) / total if total > 0 else float32(0.0)
         c = 0
         for i in range(lane, dv, WARP):
-            out[b, h, t, i] = acc[c] / total
+            out[b, h, t, i] = acc[c] * inv
             c += 1
 
 
@@ -263,7 +273,8 @@ def kernel_signatures() -> dict:
         "rmsnorm": (rmsnorm, (m2, v1, float32, m2)),
         "softmax": (softmax, (m2, m2)),
         "rope_half": (rope_half, (m4, m4, m4, m4)),
-        "attention": (attention, (m4, m4, m4, m4, boolean, boolean, float32, m4)),
+        "attention": (attention, (m4, m4, m4, m4, boolean, boolean, float32, int64, float32,
+                                 m4)),
         "embedding": (embedding, (types.Array(int64, 1, "A"), m2, m2)),
         "copy4": (copy4, (m4, m4)),
     }

@@ -87,14 +87,20 @@ def _arange(op: Operation, a: list[str]) -> str:
 
 # Ops that write their result into a buffer the driver hands them: `out=` a planned arena slot,
 # or None for a fresh array (a returned value). Their plain rules below are these with out=None.
+def attention_call(lib: str, op: Operation, a: list[str], o: str | None) -> str:
+    """`lib.attention(q, k, v, mask, causal, scale, window, softcap, out=o)`, the kernel call
+    numba-cpu (K) and cuda (D) share."""
+    return (f"{lib}.attention({a[0]}, {a[1]}, {a[2]}, {a[3] if len(a) > 3 else None}, "
+            f"{op.attr('causal')}, {op.attr('scale')!r}, {op.attr('window')!r}, "
+            f"{op.attr('softcap')!r}, out={o})")
+
+
 OUT_RULES = {
     "llm.linear": lambda op, a, o: f"K.linear({a[0]}, {a[1]}, {a[2] if len(a) > 2 else None}, out={o})",
     "llm.rmsnorm": lambda op, a, o: f"K.rmsnorm({a[0]}, {a[1]}, {op.attr('eps')!r}, out={o})",
     "llm.softmax": lambda op, a, o: f"K.softmax({a[0]}, {op.attr('axis')}, out={o})",
     "llm.rope": lambda op, a, o: f"K.rope({', '.join(a)}, {op.attr('style')!r}, out={o})",
-    "llm.attention": lambda op, a, o: (f"K.attention({a[0]}, {a[1]}, {a[2]}, "
-                                       f"{a[3] if len(a) > 3 else None}, {op.attr('causal')}, "
-                                       f"{op.attr('scale')!r}, out={o})"),
+    "llm.attention": lambda op, a, o: attention_call("K", op, a, o),
     "llm.embedding": lambda op, a, o: f"K.embedding({a[0]}, {a[1]}, out={o})",
     "llm.moe": lambda op, a, o: (f"K.moe({', '.join(a)}, {op.attr('top_k')}, "
                                  f"{op.attr('normalize')}, out={o})"),

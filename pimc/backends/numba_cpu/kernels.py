@@ -139,32 +139,41 @@ def softmax(x: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarr
 
 
 @njit(parallel=True, cache=True, fastmath=FAST)
-def _attention(q, k, v, mask, has_mask, causal, scale, out):
+def _attention(q, k, v, mask, has_mask, causal, scale, window, softcap, out):
     """q [B,Hq,T,D], k/v [B,Hkv,S,D] (k and v may be prefixes of a longer KV buffer, so the
     loops index them directly rather than handing slices to BLAS); query t sits at position
     S-T+t (bottom-right causal). One pass over K and V with an online softmax (running max and
-    sum, rescaling the accumulator when the max grows), so the kernel needs no score buffer."""
+    sum, rescaling the accumulator when the max grows), so the kernel needs no score buffer.
+    Keys outside [first, limit) (causal, `window` > 0) and keys the mask sets to -inf are
+    skipped before their score is read, so a pad's NaN never reaches a real row; a query with
+    no key left (a left pad) gets zeros. `softcap` > 0 caps scores as tanh(s/cap)*cap."""
     b_, hq, t_, d_ = q.shape
     hkv, s_, dv = k.shape[1], k.shape[2], v.shape[3]
     groups = hq // hkv
     for bht in prange(b_ * hq * t_):
         b, h, t = bht // (hq * t_), (bht // t_) % hq, bht % t_
         kh = h // groups
-        limit = s_ - t_ + t + 1 if causal else s_
+        pos = s_ - t_ + t
+        limit = pos + 1 if causal else s_
+        first = max(pos - window + 1, 0) if window > 0 else 0
         qv, o = q[b, h, t], out[b, h, t]  # 1-D views: the inner loops vectorise over them
         top = -np.inf
         total = np.float32(0.0)
         o[:] = 0.0
-        for j in range(limit):
+        for j in range(first, limit):
+            bias = np.float32(0.0)
+            if has_mask:
+                bias = mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2], j]
+                if bias == -np.inf:
+                    continue
             kv, vv = k[b, kh, j], v[b, kh, j]
             acc = np.float32(0.0)
             for i in range(d_):
                 acc += kv[i] * qv[i]
             acc *= scale
-            if has_mask:
-                acc += mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2], j]
-            if acc == -np.inf:
-                continue
+            if softcap > 0:
+                acc = np.float32(math.tanh(acc / softcap) * softcap)
+            acc += bias
             if acc > top:
                 shrink = np.float32(math.exp(top - acc))
                 total *= shrink
@@ -175,20 +184,23 @@ def _attention(q, k, v, mask, has_mask, causal, scale, out):
             total += p
             for i in range(dv):
                 o[i] += p * vv[i]
-        for i in range(dv):
-            o[i] /= total
+        if total > 0:
+            for i in range(dv):
+                o[i] /= total
 
 
 _NO_MASK = np.zeros((1, 1, 1, 1), np.float32)
 
 
-def attention(q, k, v, mask=None, causal=False, scale=None, out=None) -> np.ndarray:
+def attention(q, k, v, mask=None, causal=False, scale=None, window=None, softcap=None,
+              out=None) -> np.ndarray:
     k, v = (a if a.dtype == np.float32 else a.astype(np.float32) for a in (k, v))
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     o = _out(out, q.shape[:3] + (v.shape[3],))
     m = _NO_MASK if mask is None else np.ascontiguousarray(
         np.where(mask, 0.0, -np.inf) if mask.dtype == np.bool_ else mask, dtype=np.float32)
-    _attention(q, k, v, m, mask is not None, causal, np.float32(scale), o)
+    _attention(q, k, v, _as4d(m), mask is not None, causal, np.float32(scale), window or 0,
+               np.float32(softcap or 0.0), o)
     return o
 
 

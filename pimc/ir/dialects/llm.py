@@ -108,11 +108,16 @@ class RopeOp(OpDef):
 
 class AttentionOp(OpDef):
     name = "llm.attention"
-    summary = "softmax(q k^T * scale + mask) v, with GQA: Hq query heads share Hkv kv heads"
+    summary = "softmax(cap(q k^T * scale) + mask) v, with GQA: Hq query heads share Hkv kv heads"
     operand_names = ("q", "k", "v", "mask?")
-    # scale defaults to 1/sqrt(head_dim); `causal` masks keys after each query's position
-    # (queries are the last T of the S keys, the decode/prefill convention).
-    attrs = {"causal": Attr("bool", False), "scale": Attr("float", None)}
+    # scale defaults to 1/sqrt(head_dim). Queries are the last T of the S keys (the
+    # decode/prefill convention), so query t sits at position p = S - T + t. `causal` drops keys
+    # after p; `window` drops keys at or before p - window (HF's sliding window: a query sees
+    # itself and the window - 1 keys before it); `softcap` caps each score as
+    # tanh(score / softcap) * softcap before the mask (Gemma 2). A mask is boolean (true:
+    # attend) or additive; a query that may attend to no key at all (a left pad) gets zeros.
+    attrs = {"causal": Attr("bool", False), "scale": Attr("float", None),
+             "window": Attr("int", None), "softcap": Attr("float", None)}
 
     @staticmethod
     def infer(types, attrs):
@@ -132,6 +137,10 @@ class AttentionOp(OpDef):
         if len(types) == 4:
             mask = tensor(types[3], "mask")
             broadcasts_to(mask.shape, (q.shape[0], hq, q.shape[2], k.shape[2]), "mask")
+        if attrs.get("window") is not None and attrs["window"] < 1:
+            fail(f"attribute 'window' = {attrs['window']} must be at least 1 (keys per query)")
+        if attrs.get("softcap") is not None and not attrs["softcap"] > 0:
+            fail(f"attribute 'softcap' = {attrs['softcap']} must be positive")
         return (TensorType(q.shape[:3] + (v.shape[3],), elem),)
 
     @property

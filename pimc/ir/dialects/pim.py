@@ -32,7 +32,7 @@ class PimAttentionOp(OpDef):
     operand_names = ("q", "k", "v")
     attrs = {"layout": Attr("str", "head-per-channel", choices=("head-per-channel",)),
              "channels": Attr("int"), "banks_per_channel": Attr("int"),
-             "causal": Attr("bool", False), "scale": Attr("float", None)}
+             **{key: AttentionOp.attrs[key] for key in ("causal", "scale", "window", "softcap")}}
     infer = staticmethod(AttentionOp.infer)
 
 
