@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from pimc.frontend.fx_import import FxImporter, UnsupportedOp
+from pimc.ir import TensorType
 from pimc.ir.symbolic import as_dim, dims_equal
 
 aten = torch.ops.aten
@@ -194,7 +195,12 @@ def _sdpa(im, node):
 @rule(aten.native_layer_norm.default)
 def _layernorm(im, node):
     x, w, b = im.value(node.args[0]), node.args[2], node.args[3]
-    operands = [x] + [im.value(p) for p in (w, b) if p is not None]
+    if w is None:  # OLMo's norm has no affine parameters; llm.layernorm always scales
+        ones = TensorType((x.type.shape[-1],), x.type.element)
+        weight = im.b.op("llm.constant", result_type=ones, value=1.0)
+    else:
+        weight = im.value(w)
+    operands = [x, weight] + ([im.value(b)] if b is not None else [])
     return (im.b.op("llm.layernorm", *operands, eps=float(node.args[4])), None, None)
 
 
@@ -219,7 +225,9 @@ def _slice(im, node):
     step = _arg(node, 4, "step", 1)
     if dims_equal(out, size) and step == 1:
         return x
-    return im.b.op("llm.slice", x, axis=axis, start=start, end=as_dim(start + out * step), step=step)
+    # the last element taken is start + (out - 1) * step: x[1::2] of 16 ends at 16, not 17
+    return im.b.op("llm.slice", x, axis=axis, start=start,
+                   end=as_dim(start + (out - 1) * step + 1), step=step)
 
 
 @rule(aten.select.int)

@@ -76,6 +76,9 @@ class _Decode(torch.nn.Module):
 
 def kv_shape(config, batch: int, length: int) -> tuple[int, ...]:
     heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    if getattr(config, "multi_query", False) and not getattr(config, "new_decoder_architecture",
+                                                             False):
+        heads = 1  # Falcon's multi-query layout caches one KV head, whatever num_kv_heads says
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     return (batch, heads, length, head_dim)
 
