@@ -42,6 +42,10 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HF_DIMS = [(re.compile(r"input_ids|position_ids"), {0: "B", 1: "T"}),
             (re.compile(r"attention_mask"), {0: "B"}),
             (re.compile(r"past_(keys|values)_\d+"), {0: "B", 2: "S"})]
+# The dim_params the ecosystem's exporters write (optimum, onnxruntime-genai), as pimc's
+# symbols: the same B, T and S (past length) as pimc's own capture.
+_EXPORTER_DIMS = {"batch_size": "B", "batch": "B", "sequence_length": "T",
+                  "past_sequence_length": "S"}
 
 
 class OnnxError(PimcError):
@@ -129,12 +133,15 @@ class OnnxImporter:
             for axis, d in enumerate(inp.type.tensor_type.shape.dim):
                 if not d.HasField("dim_param"):
                     continue
-                if self.dim_names is None:
-                    name = _default_name(inp.name, axis, d.dim_param)
-                else:
-                    name = (self.dim_names.get(inp.name) or {}).get(axis)
                 expr = self.parse_dim_param(d.dim_param)
-                if name is None or not isinstance(expr, sympy.Symbol):
+                if not isinstance(expr, sympy.Symbol):
+                    continue
+                if self.dim_names is None:  # one dim_param is one dim, named where first seen
+                    self.symbols.setdefault(expr, sym(_default_name(inp.name, axis,
+                                                                    d.dim_param)))
+                    continue
+                name = (self.dim_names.get(inp.name) or {}).get(axis)
+                if name is None:
                     continue
                 if self.symbols.setdefault(expr, sym(name)) != sym(name):
                     raise PimcError(f"{self.source}: input '{inp.name}' axis {axis} is "
@@ -197,9 +204,7 @@ class OnnxImporter:
             raise UnsupportedOnnxOp(f"{self.source}: sequence '{name}' used as a tensor")
         t = self.known_type(entry, f"value '{name}'")
         if isinstance(entry, Known) and not entry.concrete:
-            raise UnsupportedOnnxOp(f"{self.source}: value '{name}' is shape arithmetic "
-                                    f"({entry.dims()}) used as tensor data; pimc keeps shapes "
-                                    "symbolic and cannot import it")
+            return _symbolic_data(self, entry, t)
         if isinstance(entry, Lazy) and entry.node.op_type == "Range":
             return _arange(self, entry, t)
         if isinstance(entry, Known):
@@ -332,10 +337,13 @@ class OnnxImporter:
 
 def _default_name(input_name: str, axis: int, param: str) -> str:
     """A pimc symbol for a dim_param nobody named: B/T/S on the inputs of pimc's HF capture
-    (input_ids, position_ids, past_keys_i, past_values_i), else the name in upper case."""
+    (input_ids, position_ids, past_keys_i, past_values_i) and for the exporters' batch_size,
+    sequence_length and past_sequence_length, else the name in upper case."""
     for pattern, names in _HF_DIMS:
         if pattern.fullmatch(input_name) and axis in names:
             return names[axis]
+    if param in _EXPORTER_DIMS:
+        return _EXPORTER_DIMS[param]
     name = re.sub(r"[^A-Za-z0-9_]", "_", param).upper()
     return name if SYMBOL_RE.fullmatch(name) else f"D_{name}"
 
@@ -366,6 +374,15 @@ def _constant(attrs: dict, where: str) -> Known:
 def _arange(im: OnnxImporter, lazy: Lazy, t: TensorType) -> Value:
     start = lazy.inputs[0].dims()[0]
     return im.b.op("llm.arange", result_type=t, start=start, step=1)
+
+
+def _symbolic_data(im: OnnxImporter, known: Known, t: TensorType) -> Value:
+    """Shape arithmetic used as tensor data (a length S+T multiplied into gather indices): each
+    element as a one-long llm.arange starting at its dim, joined and viewed as `t`."""
+    b, one = im.b, TensorType((1,), t.element)
+    parts = [b.op("llm.arange", result_type=one, start=d, step=1) for d in known.dims()]
+    flat = parts[0] if len(parts) == 1 else b.op("llm.concat", *parts, axis=0)
+    return flat if flat.type == t else b.op("llm.reshape", flat, result_type=t)
 
 
 def _causal_mask(im: OnnxImporter, t: TensorType, fill: float) -> Value:

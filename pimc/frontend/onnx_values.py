@@ -178,6 +178,8 @@ def _equal(a, b):
     diff = as_dim(a - b)
     if isinstance(diff, int):
         return diff == 0
+    if sympy.sympify(diff).is_zero is False:  # dims are positive: B + 1 is never 0
+        return False
     raise NeedsLazy
 
 
@@ -233,10 +235,11 @@ SYMBOLIC = {
     "Gather": lambda attrs, x, idx: np.take(x, idx.astype(np.int64), axis=attrs.get("axis", 0)),
     "Unsqueeze": _unsqueeze, "Squeeze": _squeeze, "Reshape": _reshape, "Slice": _slice,
     "Expand": _expand,
+    "Where": lambda attrs, cond, a, b: np.where(cond.astype(bool), a, b),
     "Transpose": lambda attrs, x: np.transpose(x, attrs.get("perm")),
 }
 # Inputs that must be concrete for SYMBOLIC rules (indices, axes, target shapes).
-_CONCRETE_INPUTS = {"Gather": (1,), "Unsqueeze": (1,), "Squeeze": (1,), "Reshape": (1,),
+_CONCRETE_INPUTS = {"Where": (0,), "Gather": (1,), "Unsqueeze": (1,), "Squeeze": (1,), "Reshape": (1,),
                     "Slice": (1, 2, 3, 4), "Expand": (1,)}
 
 

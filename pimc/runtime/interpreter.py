@@ -18,7 +18,7 @@ from pimc.ir.types import TensorType
 from pimc.ir import reference_ops as ref
 from pimc.ir.shape_binding import Bindings
 from pimc.ir.weights import NUMPY_DTYPES, WeightsStore
-from pimc.runtime import kv_ops
+from pimc.runtime import kv_ops, logic_kernels
 
 Kernel = Callable[["_Frame", Operation, list[np.ndarray]], list[np.ndarray]]
 
@@ -94,6 +94,7 @@ KERNELS: dict[str, Kernel] = {
 KERNELS["pim.gemv"], KERNELS["pim.attention"] = KERNELS["llm.linear"], KERNELS["llm.attention"]
 KERNELS["npu.gemm"], KERNELS["npu.matmul"] = KERNELS["llm.linear"], KERNELS["llm.matmul"]
 KERNELS.update(kv_ops.KERNELS)
+KERNELS.update(logic_kernels.KERNELS)
 
 
 def run(module: ModuleOp, func: str, inputs: Sequence[np.ndarray],

@@ -16,6 +16,7 @@ from pimc.backends.numba_cpu.buffers import Step, plan_buffers
 from pimc.backends.numba_cpu.fusion import (Group, epilogue_index, epilogue_kernels, find_groups,
                                             inline_constant, loop_kernel)
 from pimc.backends.numba_cpu.kv_rules import KV_RULES
+from pimc.runtime.logic_kernels import RULES as LOGIC_RULES
 from pimc.ir.core import BlockArgument, Operation, Value
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
 from pimc.ir.symbolic import dim_str
@@ -143,6 +144,7 @@ RULES = RuleTable("numba-cpu", {
     "llm.layernorm": lambda op, a: f"R.layernorm({', '.join(a)}, eps={op.attr('eps')!r})",
     **{name: _fresh(rule) for name, rule in OUT_RULES.items()},
     **KV_RULES,
+    **LOGIC_RULES,
 })
 # A concat that is not a KV append writes into a planned buffer too.
 OUT_RULES["llm.concat"] = lambda op, a, o: _concat(op, a)[:-1] + f", out={o})"
@@ -274,6 +276,7 @@ HEADER = ("import math\n"
           "import numpy as np\n"
           "from numba import njit, prange\n"
           "from pimc.backends.numba_cpu import kernels as K, kv_cache as KV\n"
+          "from pimc.runtime import logic_kernels as L\n"
           "from pimc.ir import reference_ops as R\n")
 
 

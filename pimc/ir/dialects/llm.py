@@ -5,6 +5,7 @@ fine-grained ops are in `llm_tensor.py`; `OPS` here is the whole dialect.
 """
 from __future__ import annotations
 
+from pimc.ir.dialects.llm_logic import OPS as LOGIC_OPS
 from pimc.ir.dialects.llm_tensor import OPS as TENSOR_OPS
 from pimc.ir.opdef import Attr, OpDef, fail
 from pimc.ir.shapes import (broadcast_shapes, broadcasts_to, dim_eq, norm_axis, require_float,
@@ -174,5 +175,5 @@ class MoeOp(OpDef):
         return (x,)
 
 
-OPS = [*TENSOR_OPS, MatmulOp, LinearOp, RmsNormOp, LayerNormOp, SoftmaxOp, RopeOp, AttentionOp,
-       MoeOp]
+OPS = [*TENSOR_OPS, *LOGIC_OPS, MatmulOp, LinearOp, RmsNormOp, LayerNormOp, SoftmaxOp, RopeOp,
+       AttentionOp, MoeOp]

@@ -1,0 +1,76 @@
+"""ONNX rules for comparisons, logic, selection and index arithmetic (the llm_logic ops).
+
+The exporters write HF's mask code as it is: comparisons of position ramps, `And` of booleans,
+`Where` picking 0 or -inf, an `IsNaN` guard after the masked softmax, `CumSum` for OPT's
+positions, `Trilu` for causal masks, `ScatterND` for in-place updates. On compile-time values
+the importer folds these before any rule runs; these rules import them on runtime tensors.
+"""
+from __future__ import annotations
+
+from pimc.frontend.onnx_import import UnsupportedOnnxOp
+from pimc.frontend.onnx_ops import _x, rule
+
+_COMPARE = {"Equal": "eq", "Less": "lt", "LessOrEqual": "le", "Greater": "gt",
+            "GreaterOrEqual": "ge"}
+_LOGICAL = {"And": "and", "Or": "or", "Xor": "xor"}
+
+
+@rule(*_COMPARE)
+def _compare(im, node, attrs):
+    return [im.b.op("llm.compare", _x(im, node, 0), _x(im, node, 1),
+                    predicate=_COMPARE[node.op_type])]
+
+
+@rule(*_LOGICAL)
+def _logical(im, node, attrs):
+    return [im.b.op("llm.logical", _x(im, node, 0), _x(im, node, 1), op=_LOGICAL[node.op_type])]
+
+
+@rule("Not")
+def _not(im, node, attrs):
+    return [im.b.op("llm.not", _x(im, node))]
+
+
+@rule("IsNaN")
+def _isnan(im, node, attrs):
+    return [im.b.op("llm.isnan", _x(im, node))]
+
+
+@rule("Where")
+def _where(im, node, attrs):
+    return [im.b.op("llm.where", *(_x(im, node, i) for i in range(3)))]
+
+
+@rule("Erf")
+def _erf(im, node, attrs):
+    return [im.b.op("llm.erf", _x(im, node))]
+
+
+@rule("Mod")
+def _mod(im, node, attrs):
+    if attrs.get("fmod", 0):
+        raise UnsupportedOnnxOp(f"Mod at {im.where(node)}: pimc supports fmod=0 (Python's %)")
+    return [im.b.op("llm.mod", _x(im, node, 0), _x(im, node, 1))]
+
+
+@rule("CumSum")
+def _cumsum(im, node, attrs):
+    x = _x(im, node)
+    axis = im.known(node.input[1], node).dims()[0]
+    return [im.b.op("llm.cumsum", x, axis=int(axis) % x.type.rank,
+                    exclusive=bool(attrs.get("exclusive", 0)),
+                    reverse=bool(attrs.get("reverse", 0)))]
+
+
+@rule("Trilu")
+def _trilu(im, node, attrs):
+    k = im.known(node.input[1], node).dims()[0] if len(node.input) > 1 and node.input[1] else 0
+    return [im.b.op("llm.trilu", _x(im, node), upper=bool(attrs.get("upper", 1)), k=k)]
+
+
+@rule("ScatterND")
+def _scatter_nd(im, node, attrs):
+    if attrs.get("reduction", "none") != "none":
+        raise UnsupportedOnnxOp(f"ScatterND at {im.where(node)}: pimc supports reduction="
+                                f"'none', found '{attrs['reduction']}'")
+    return [im.b.op("llm.scatter_nd", *(_x(im, node, i) for i in range(3)))]
