@@ -37,20 +37,26 @@ class Program:
         return self.executable.run(self.ir, func, inputs)
 
     def __call__(self, *inputs) -> list:
-        """Run @prefill (or the module's only function)."""
+        """Run the program's entry: the function the module names (`pimc.entry`, an imported
+        ONNX graph's, whose inputs and outputs mirror the file), else @prefill, else the only
+        function. As in HF, trailing `position_ids` and `attention_mask` may be left out: they
+        default to `arange` over the tokens and to all ones."""
         funcs = [f.sym_name for f in self.ir.funcs]
-        return self.run("prefill" if "prefill" in funcs else funcs[0], *inputs)
+        entry = self.ir.attributes.get("pimc.entry")
+        name = entry.value if entry is not None else "prefill" if "prefill" in funcs else funcs[0]
+        return self.run(name, *default_inputs(self.ir.func(name), inputs))
 
     def generate(self, input_ids, max_new_tokens: int = 16, eos: int | None = None,
                  lengths=None, pad_id: int | None = None):
         """Greedy decoding with the KV cache: prefill, then one @decode per new token.
         `input_ids` is [B, T], or a list of prompts of different lengths, or [B, T] right-padded
         with `lengths`; the result is [B, T + max_new_tokens], left-padded with `pad_id`."""
-        from pimc.runtime.generate import greedy
+        from pimc.runtime.generate import greedy, takes_attention_mask
         limit = self.ir.attributes.get("pimc.max_seq_len")
         return greedy(self.run, input_ids, max_new_tokens, eos,
                       limit.value if limit is not None else None,
-                      getattr(self.executable, "kv_buffer", None), lengths, pad_id)
+                      getattr(self.executable, "kv_buffer", None), lengths, pad_id,
+                      takes_attention_mask(self.ir))
 
     def report(self, target: str | None = None, batch: int = 1, context: int = 2048,
                phase: str = "decode", **options):
@@ -100,6 +106,28 @@ class Program:
     def __repr__(self) -> str:
         funcs = ", ".join(f"@{f.sym_name}" for f in self.ir.funcs)
         return f"<pimc.Program {funcs}; {len(self.weights)} weights; backend={self.backend}>"
+
+
+def default_inputs(func, inputs: tuple) -> tuple:
+    """`inputs`, completed with HF's defaults for the trailing arguments a caller may leave out:
+    `position_ids` as `arange(T)` per row, `attention_mask` as ones over the tokens. The
+    defaults follow the first input, `input_ids` [B, T]."""
+    import numpy as np
+    args = list(func.args)
+    if len(inputs) >= len(args) or not inputs:
+        return inputs
+    ids = np.asarray(inputs[0])
+    filled = list(inputs)
+    for arg in args[len(inputs):]:
+        if arg.name_hint == "position_ids":
+            filled.append(np.tile(np.arange(ids.shape[-1], dtype=np.int64), (ids.shape[0], 1)))
+        elif arg.name_hint == "attention_mask":
+            filled.append(np.ones(ids.shape, np.int64))
+        else:
+            raise PimcError(f"@{func.sym_name} takes {len(args)} inputs "
+                            f"({', '.join(a.name_hint or '?' for a in args)}); got {len(inputs)}, "
+                            f"and '{arg.name_hint}' has no default")
+    return tuple(filled)
 
 
 def weights_path(ir_path: Path) -> Path:

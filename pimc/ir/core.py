@@ -178,6 +178,11 @@ class Operation:
     def __repr__(self) -> str:
         return f"<{self.name} at {self.src or self.loc or '?'}>"
 
+    def __str__(self) -> str:
+        """The op as IR text (a module or function with its body), as MLIR's `op->print`."""
+        from pimc.ir.printer import print_op
+        return print_op(self)
+
 
 class Block:
     __slots__ = ("args", "first", "last", "parent")
