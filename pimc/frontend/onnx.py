@@ -17,11 +17,13 @@ import onnx
 
 from pimc.frontend.onnx_import import OnnxError, OnnxImporter, UnsupportedOnnxOp
 from pimc.ir import ModuleOp
+from pimc.ir.attrs import StrAttr
 from pimc.ir.weights import WeightsStore
 
 __all__ = ["OnnxError", "UnsupportedOnnxOp", "capture_hf", "import_onnx", "load"]
 
-OPSETS = range(17, 21)
+# 14-18: optimum (TorchScript exporter) and torch.onnx dynamo; 21: onnxruntime-genai
+OPSETS = range(14, 22)
 
 
 def load(source: str | Path | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
@@ -38,10 +40,15 @@ def load(source: str | Path | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
         except Exception as e:  # protobuf's DecodeError, external-data errors, ...
             raise OnnxError(f"{name}: not a readable ONNX model ({type(e).__name__}: "
                             f"{_one_line(e)})") from None
+    from pimc.frontend import onnx_contrib  # noqa: F401  schemas of onnxruntime's contrib ops
+    hints = list(model.graph.value_info)  # pimc computes shapes itself; the genai builder's
+    del model.graph.value_info[:]  # hints contradict its own Constants, so they go unchecked
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as e:  # ValidationError and shape-inference errors
         raise OnnxError(f"{name}: onnx.checker rejects the model: {_one_line(e)}") from None
+    finally:
+        model.graph.value_info.extend(hints)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset not in OPSETS:
         raise OnnxError(f"{name}: opset {opset} is not supported; the ONNX frontend reads "
@@ -58,7 +65,7 @@ def _one_line(e: Exception, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def import_onnx(model: str | Path | onnx.ModelProto, func_name: str = "forward",
+def import_onnx(model: str | Path | onnx.ModelProto, func_name: str = "main",
                 dim_names: Mapping[str, Mapping[int, str]] | None = None,
                 store: WeightsStore | None = None, module: ModuleOp | None = None,
                 weight_prefix: str = "", declared: Collection[str] = ()
@@ -69,10 +76,16 @@ def import_onnx(model: str | Path | onnx.ModelProto, func_name: str = "forward",
     input_ids/position_ids/past_keys_i/past_values_i get B, T and S as in pimc's HF capture and
     any other dim_param becomes its own name in upper case ("batch" -> BATCH). `weight_prefix`
     is stripped from weight names and locations; `declared` names graph inputs that stand for
-    parameters without data (shape-only capture), which become declared weights."""
+    parameters without data (shape-only capture), which become declared weights.
+
+    Into a new module, the function is the module's entry (`pimc.entry`): `Program(*inputs)`
+    runs it with the graph's inputs in the graph's order and returns the graph's outputs in
+    order, as onnxruntime's `InferenceSession.run` does."""
     proto, source = load(model)
     store = WeightsStore() if store is None else store
-    module = ModuleOp() if module is None else module
+    if module is None:
+        module = ModuleOp()
+        module.attributes["pimc.entry"] = StrAttr(func_name)
     OnnxImporter(proto, source, func_name, dim_names, store, weight_prefix, declared).run(module)
     store.retain({op.attr("handle") for op in module.walk() if op.name == "llm.weight"})
     return module, store
