@@ -204,7 +204,7 @@ class OnnxImporter:
             raise UnsupportedOnnxOp(f"{self.source}: sequence '{name}' used as a tensor")
         t = self.known_type(entry, f"value '{name}'")
         if isinstance(entry, Known) and not entry.concrete:
-            return _symbolic_data(self, entry, t)
+            return shape_data(self, entry, t)
         if isinstance(entry, Lazy) and entry.node.op_type == "Range":
             return _arange(self, entry, t)
         if isinstance(entry, Known):
@@ -376,7 +376,7 @@ def _arange(im: OnnxImporter, lazy: Lazy, t: TensorType) -> Value:
     return im.b.op("llm.arange", result_type=t, start=start, step=1)
 
 
-def _symbolic_data(im: OnnxImporter, known: Known, t: TensorType) -> Value:
+def shape_data(im: OnnxImporter, known: Known, t: TensorType) -> Value:
     """Shape arithmetic used as tensor data (a length S+T multiplied into gather indices): each
     element as a one-long llm.arange starting at its dim, joined and viewed as `t`."""
     b, one = im.b, TensorType((1,), t.element)

@@ -7,8 +7,14 @@ the importer folds these before any rule runs; these rules import them on runtim
 """
 from __future__ import annotations
 
-from pimc.frontend.onnx_import import UnsupportedOnnxOp
-from pimc.frontend.onnx_ops import _x, rule
+import numpy as np
+from onnx import TensorProto
+
+from pimc.frontend.onnx_import import UnsupportedOnnxOp, shape_data
+from pimc.frontend.onnx_ops import _reshape, _x, rule
+from pimc.frontend.onnx_values import Known
+from pimc.ir.symbolic import product
+from pimc.ir.types import TensorType, i64
 
 _COMPARE = {"Equal": "eq", "Less": "lt", "LessOrEqual": "le", "Greater": "gt",
             "GreaterOrEqual": "ge"}
@@ -74,3 +80,26 @@ def _scatter_nd(im, node, attrs):
         raise UnsupportedOnnxOp(f"ScatterND at {im.where(node)}: pimc supports reduction="
                                 f"'none', found '{attrs['reduction']}'")
     return [im.b.op("llm.scatter_nd", *(_x(im, node, i) for i in range(3)))]
+
+
+@rule("GatherND")
+def _gather_nd(im, node, attrs):
+    """data[idx[..., 0], ..., idx[..., k-1]] as a take of rows of data viewed [D0*..*Dk-1, ...],
+    at the row idx[..., 0] * (D1*..*Dk-1) + ... + idx[..., k-1] (HF's mask code indexes a
+    [B, S] padding mask by (batch, key) pairs this way)."""
+    data, indices = _x(im, node, 0), _x(im, node, 1)
+    depth, lead = indices.type.shape[-1], indices.type.shape[:-1]
+    if attrs.get("batch_dims", 0) or not isinstance(depth, int) or depth > data.type.rank:
+        raise UnsupportedOnnxOp(f"GatherND at {im.where(node)}: pimc supports batch_dims=0 "
+                                f"and a static index depth <= data's rank, found {indices.type}")
+    row = None
+    for axis in range(depth):
+        part = im.b.op("llm.slice", indices, axis=indices.type.rank - 1, start=axis, end=axis + 1)
+        part = _reshape(im, part, lead)
+        stride = product(data.type.shape[axis + 1:depth])
+        if stride != 1:
+            scalar = Known.of(np.array([stride], dtype=object), TensorProto.INT64)
+            part = im.b.op("llm.mul", part, shape_data(im, scalar, TensorType((), i64)))
+        row = part if row is None else im.b.op("llm.add", row, part)
+    table = _reshape(im, data, (product(data.type.shape[:depth]),) + data.type.shape[depth:])
+    return [im.b.op("llm.take", table, row, axis=0)]

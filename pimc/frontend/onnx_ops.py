@@ -103,7 +103,8 @@ def _pow(im, node, attrs):
 
 @rule("Gelu")
 def _gelu(im, node, attrs):
-    return [im.b.op("llm.gelu", _x(im, node), approximate=attrs.get("approximate", "none"))]
+    approximate = attrs.get("approximate", b"none")  # onnx gives string attributes as bytes
+    return [im.b.op("llm.gelu", _x(im, node), approximate=approximate.decode())]
 
 
 @rule("Identity")
@@ -369,19 +370,9 @@ def _gather(im, node, attrs):
         part = im.b.op("llm.slice", data, axis=axis, start=i, end=as_dim(i + 1))
         return [_reshape(im, part, data.type.shape[:axis] + data.type.shape[axis + 1:])]
     indices = im.value(node.input[1])
-    if data.type.rank == 2 and axis == 0:
+    if data.type.rank == 2 and axis == 0 and data.type.element.is_float:  # a table of vectors
         return [im.b.op("llm.embedding", indices, data)]
     return [im.b.op("llm.take", data, indices, axis=axis)]
-
-
-@rule("GatherND")
-def _gather_nd(im, node, attrs):
-    data, indices = _x(im, node, 0), _x(im, node, 1)
-    if attrs.get("batch_dims", 0) or indices.type.shape[-1] != 1:
-        raise UnsupportedOnnxOp(f"GatherND at {im.where(node)}: pimc supports batch_dims=0 "
-                                "with one index per lookup (x[idx] along axis 0)")
-    flat = _reshape(im, indices, indices.type.shape[:-1])
-    return [im.b.op("llm.take", data, flat, axis=0)]
 
 
 @rule("GatherElements")

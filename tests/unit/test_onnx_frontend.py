@@ -120,8 +120,8 @@ def test_onnx_file_compiles_with_hf_dim_names(captured, tmp_path, capsys):
     path, out = tmp_path / "prefill.onnx", tmp_path / "prefill.mlir"
     onnx.save(exports["prefill"][0], path)
     assert main(["compile", str(path), "-o", str(out)]) == 0
-    assert "@forward: " in capsys.readouterr().err
-    fn = pimc.load(out).ir.func("forward")
+    assert "@main: " in capsys.readouterr().err
+    fn = pimc.load(out).ir.func("main")
     assert str(fn.function_type).startswith("(tensor<BxTxi64>, tensor<BxTxi64>) -> ")
     attn = [op for op in fn.body.ops if op.name == "llm.attention"]
     assert [op.loc.name for op in attn] == ["model.model.layers.0.self_attn",
@@ -201,15 +201,15 @@ def test_opset17_rmsnorm_raises_and_matches_onnxruntime():
          onnx.numpy_helper.from_array(w, "norm.weight")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     module, store = import_onnx(model)
-    fn = module.func("forward")
-    assert str(fn.function_type) == "(tensor<BATCHxSEQx16xf32>) -> tensor<BATCHxSEQx16xf32>"
+    fn = module.func("main")
+    assert str(fn.function_type) == "(tensor<BxSEQx16xf32>) -> tensor<BxSEQx16xf32>"
     x = np.random.default_rng(0).standard_normal((2, 5, 16)).astype(np.float32)
     (want,) = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})
     raised = _raised(module)
-    assert [op.name for op in raised.func("forward").body.ops] == \
+    assert [op.name for op in raised.func("main").body.ops] == \
         ["llm.weight", "llm.rmsnorm", "func.return"]
     for m in (module, raised):
-        assert np.abs(run(m, "forward", [x], store)[0] - want).max() < 1e-5
+        assert np.abs(run(m, "main", [x], store)[0] - want).max() < 1e-5
 
 
 @pytest.mark.slow
