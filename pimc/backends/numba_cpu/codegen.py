@@ -273,6 +273,7 @@ def emit_function(func: FuncOp, table: RuleTable = RULES, kernels: dict[str, str
 
 
 HEADER = ("import math\n"
+          "from math import inf, nan  # constants print as repr(float): -inf, nan\n"
           "import numpy as np\n"
           "from numba import njit, prange\n"
           "from pimc.backends.numba_cpu import kernels as K, kv_cache as KV\n"
