@@ -46,7 +46,8 @@ def scalar_expr(op: Operation, args: list[str]) -> str | None:
     if op.name == "llm.pow_scalar":
         return f"{args[0]} ** {op.attr('exponent')!r}"
     if op.name == "llm.cast":
-        return args[0] if _float(op.operands[0]) else f"float({args[0]})"
+        # np.float64, not float(): numba's float() refuses booleans (an ONNX mask cast to f32)
+        return args[0] if _float(op.operands[0]) else f"np.float64({args[0]})"
     return None
 
 
