@@ -48,52 +48,52 @@ _register_schemas()
 
 
 # ---- checks ----
-def _refuse(im: OnnxImporter, node, what: str) -> UnsupportedOnnxOp:
+def refuse(im: OnnxImporter, node, what: str) -> UnsupportedOnnxOp:
     return UnsupportedOnnxOp(f"{op_key(node)} at {im.where(node)}: {what}")
 
 
-def _check_attrs(im: OnnxImporter, node, attrs: dict, supported: dict) -> None:
+def check_attrs(im: OnnxImporter, node, attrs: dict, supported: dict) -> None:
     """`supported` maps each attribute pimc knows to the values it implements (None: any)."""
     for name, value in attrs.items():
         if name not in supported:
-            raise _refuse(im, node, f"attribute '{name}' is unknown to pimc; it knows "
+            raise refuse(im, node, f"attribute '{name}' is unknown to pimc; it knows "
                                     f"{', '.join(sorted(supported))}")
         allowed = supported[name]
         if allowed is not None and value not in allowed:
             shown = ", ".join(str(v.decode() if isinstance(v, bytes) else v) for v in allowed)
             value = value.decode() if isinstance(value, bytes) else value
-            raise _refuse(im, node, f"attribute '{name}' = {value} is not supported; pimc "
+            raise refuse(im, node, f"attribute '{name}' = {value} is not supported; pimc "
                                     f"supports {shown}")
 
 
-def _check_inputs(im: OnnxImporter, node, names: list[str], implemented: int) -> None:
+def check_inputs(im: OnnxImporter, node, names: list[str], implemented: int) -> None:
     """Inputs past the first `implemented` must be absent (`names` names them all)."""
     for i in range(implemented, len(node.input)):
         if node.input[i]:
             name = names[i] if i < len(names) else f"#{i}"
-            raise _refuse(im, node, f"input '{name}' is not supported; pimc implements "
+            raise refuse(im, node, f"input '{name}' is not supported; pimc implements "
                                     f"{', '.join(names[:implemented])}")
 
 
-def _has(node, i: int) -> bool:
+def has_input(node, i: int) -> bool:
     return len(node.input) > i and bool(node.input[i])
 
 
 # ---- normalisation ----
 @rule("SimplifiedLayerNormalization", f"{MS}::SimplifiedLayerNormalization")
 def _simplified_layernorm(im, node, attrs):
-    _check_attrs(im, node, attrs, {"epsilon": None, "axis": (-1,), "stash_type": (1,)})
+    check_attrs(im, node, attrs, {"epsilon": None, "axis": (-1,), "stash_type": (1,)})
     x = im.value(node.input[0])
     return [_norm(im, node, x, attrs, 1e-5, simple=True), None]
 
 
 @rule(f"{MS}::SkipSimplifiedLayerNormalization", f"{MS}::SkipLayerNormalization")
 def _skip_layernorm(im, node, attrs):
-    _check_attrs(im, node, attrs, {"epsilon": None})
+    check_attrs(im, node, attrs, {"epsilon": None})
     simple = node.op_type == "SkipSimplifiedLayerNormalization"
     total = im.b.op("llm.add", im.value(node.input[0]), im.value(node.input[1]))
     bias = 3 if simple else 4  # SkipLayerNormalization has beta (input 3) before the bias
-    if _has(node, bias):
+    if has_input(node, bias):
         total = im.b.op("llm.add", total, im.value(node.input[bias]))
     return [_norm(im, node, total, attrs, 1e-12, simple), None, None, total]
 
@@ -103,21 +103,21 @@ def _norm(im, node, x: Value, attrs: dict, default_eps: float, simple: bool) -> 
     gamma = im.value(node.input[1 if node.op_type == "SimplifiedLayerNormalization" else 2])
     if simple:
         return im.b.op("llm.rmsnorm", x, gamma, eps=eps)
-    beta = [im.value(node.input[3])] if _has(node, 3) else []
+    beta = [im.value(node.input[3])] if has_input(node, 3) else []
     return im.b.op("llm.layernorm", x, gamma, *beta, eps=eps)
 
 
 # ---- quantised weights ----
 @rule(f"{MS}::MatMulNBits")
 def _matmul_nbits(im, node, attrs):
-    _check_attrs(im, node, attrs, {"K": None, "N": None, "bits": (2, 4, 8), "block_size": None,
+    check_attrs(im, node, attrs, {"K": None, "N": None, "bits": (2, 4, 8), "block_size": None,
                                    "accuracy_level": None, "weight_prepacked": (0,)})
-    _check_inputs(im, node, ["A", "B", "scales", "zero_points", "g_idx", "bias"], 4)
+    check_inputs(im, node, ["A", "B", "scales", "zero_points", "g_idx", "bias"], 4)
     name = re.sub(r"_Q\d+$", "", node.input[1])
     if name in im.env:
         name += ".dequantized"
     if name not in im.env:
-        arrays = [_initializer(im, node, i) if _has(node, i) else None for i in (1, 2, 3)]
+        arrays = [_initializer(im, node, i) if has_input(node, i) else None for i in (1, 2, 3)]
         w = dequantize(*arrays, bits=attrs.get("bits", 4), block=attrs["block_size"],
                        k=attrs["K"], n=attrs["N"])
         im.env[name] = im.initializer(numpy_helper.from_array(w, name))
@@ -130,7 +130,7 @@ def _initializer(im: OnnxImporter, node, i: int) -> np.ndarray:
     for t in im.graph.initializer:
         if t.name == node.input[i]:
             return numpy_helper.to_array(t)
-    raise _refuse(im, node, f"input '{node.input[i]}' is not an initializer; pimc dequantises "
+    raise refuse(im, node, f"input '{node.input[i]}' is not an initializer; pimc dequantises "
                             "MatMulNBits weights at import and needs B, scales and zero points "
                             "as constants")
 

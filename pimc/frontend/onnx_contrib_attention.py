@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sympy
 
-from pimc.frontend.onnx_contrib import _check_attrs, _check_inputs, _has, _refuse
+from pimc.frontend.onnx_contrib import check_attrs, check_inputs, has_input, refuse
 from pimc.frontend.onnx_import import OnnxImporter
 from pimc.frontend.onnx_ops import _reshape, _slice_axis, rule
 from pimc.frontend.onnx_values import Known
@@ -40,6 +40,8 @@ GQA_ATTRS = {"num_heads": None, "kv_num_heads": None, "scale": None, "softcap": 
              "sliding_window_cache": (0,), "k_quant_type": (b"NONE",),
              "v_quant_type": (b"NONE",), "kv_cache_bit_width": (0,), "qk_norm_epsilon": None,
              "q_norm_epsilon": None, "k_norm_epsilon": None}
+
+
 # ---- rotary embeddings ----
 def _cos_sin(im, positions: Value, cos_name: str, sin_name: str, interleaved: bool):
     """cos and sin over the rotary dim at `positions` [B, T] -> [B, T, rotary], from caches of
@@ -80,12 +82,12 @@ def _heads_first(im, x: Value, heads: int, head: int) -> Value:
 
 @rule(f"{MS}::RotaryEmbedding")
 def _rotary_embedding(im, node, attrs):
-    _check_attrs(im, node, attrs, {"interleaved": (0, 1), "num_heads": None,
+    check_attrs(im, node, attrs, {"interleaved": (0, 1), "num_heads": None,
                                    "rotary_embedding_dim": None, "is_packed_batching": (0,),
                                    "scale": (1.0,)})
     x = im.value(node.input[0])
     if x.type.rank not in (3, 4):
-        raise _refuse(im, node, f"input is {x.type}; pimc rotates [B, T, hidden] or "
+        raise refuse(im, node, f"input is {x.type}; pimc rotates [B, T, hidden] or "
                                 "[B, heads, T, head]")
     b, t = (x.type.shape[0], x.type.shape[1 if x.type.rank == 3 else 2])
     positions = _positions(im, node, b, t)
@@ -117,8 +119,8 @@ def _positions(im, node, b: Dim, t: Dim) -> Value:
 # ---- GroupQueryAttention ----
 @rule(f"{MS}::GroupQueryAttention")
 def _group_query_attention(im, node, attrs):
-    _check_attrs(im, node, attrs, GQA_ATTRS)
-    _check_inputs(im, node, GQA_INPUTS, 9)
+    check_attrs(im, node, attrs, GQA_ATTRS)
+    check_inputs(im, node, GQA_INPUTS, 9)
     heads, kv_heads = attrs["num_heads"], attrs["kv_num_heads"]
     q, k, v = _split_qkv(im, node, heads, kv_heads)
     head = q.type.shape[-1]
@@ -152,10 +154,10 @@ def _split_qkv(im, node, heads: int, kv_heads: int) -> list[Value]:
     """Q, K, V as [B, heads, T, D] from the packed query or the three inputs."""
     query = im.value(node.input[0])
     width = query.type.shape[-1]
-    packed = not _has(node, 1)
+    packed = not has_input(node, 1)
     parts = heads + 2 * kv_heads if packed else heads
     if not isinstance(width, int) or width % parts:
-        raise _refuse(im, node, f"query is {query.type}; its last dim must be a whole "
+        raise refuse(im, node, f"query is {query.type}; its last dim must be a whole "
                                 f"{parts} heads (num_heads + 2 * kv_num_heads when packed)")
     head = width // parts
     if packed:
@@ -192,11 +194,11 @@ def _padding_mask(im, seqlens: Value, keys: Dim) -> Value:
 
 def _append(im, node, i: int, new: Value, head: int) -> Value:
     """The present K or V: the past input (if any) with `new` appended along the sequence."""
-    if not _has(node, i):
+    if not has_input(node, i):
         return new
     past = im.value(node.input[i])
     if past.type.rank != 4:
-        raise _refuse(im, node, f"{GQA_INPUTS[i]} is {past.type}; pimc reads BNSH caches "
+        raise refuse(im, node, f"{GQA_INPUTS[i]} is {past.type}; pimc reads BNSH caches "
                                 "[batch, kv_heads, length, head]")
     unify_dim(im, node, past.type.shape[3], head, f"{GQA_INPUTS[i]}'s head dim")
     past = im.value(node.input[i])
@@ -213,7 +215,7 @@ def unify_dim(im: OnnxImporter, node, dim: Dim, value: Dim, what: str) -> None:
             for s in sympy.sympify(d).free_symbols}
     if not isinstance(dim, sympy.Symbol) or dim not in free or dim in sympy.sympify(
             value).free_symbols:
-        raise _refuse(im, node, f"{what} is {dim_str(dim)} where pimc computes "
+        raise refuse(im, node, f"{what} is {dim_str(dim)} where pimc computes "
                                 f"{dim_str(value)}; pimc supports a past and present of "
                                 "past + new length, each head of the query's head size")
 
