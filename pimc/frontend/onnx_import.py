@@ -188,6 +188,13 @@ class OnnxImporter:
                                     "be a compile-time constant or shape computation for pimc")
         return entry
 
+    def constant(self, name: str, node: onnx.NodeProto) -> np.ndarray:
+        """An input's data that must be known now: a constant, or an initializer's data."""
+        entry = self.entry(name)
+        if isinstance(entry, _Weight) and entry.tensor is not None:
+            return numpy_helper.to_array(entry.tensor)
+        return self.known(name, node).numpy()
+
     def value(self, name: str) -> Value:
         entry = self.entry(name)
         if isinstance(entry, Value):

@@ -8,7 +8,7 @@ the importer folds these before any rule runs; these rules import them on runtim
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 from pimc.frontend.onnx_import import UnsupportedOnnxOp, shape_data
 from pimc.frontend.onnx_ops import _reshape, _x, rule
@@ -103,3 +103,32 @@ def _gather_nd(im, node, attrs):
         row = part if row is None else im.b.op("llm.add", row, part)
     table = _reshape(im, data, (product(data.type.shape[:depth]),) + data.type.shape[depth:])
     return [im.b.op("llm.take", table, row, axis=0)]
+
+
+@rule("OneHot")
+def _one_hot(im, node, attrs):
+    """values[1] where indices == position along the new axis, values[0] elsewhere."""
+    indices = _x(im, node, 0)
+    depth = im.known(node.input[1], node).dims()[0]
+    values = im.constant(node.input[2], node)
+    off, on = (float(v) for v in values.flat)
+    rank = indices.type.rank + 1
+    axis = attrs.get("axis", -1) % rank
+    ramp = im.b.op("llm.arange", result_type=TensorType((depth,), indices.type.element),
+                   start=0, step=1)
+    ramp = _reshape(im, ramp, [depth if i == axis else 1 for i in range(rank)])
+    shape = list(indices.type.shape)
+    shape.insert(axis, 1)
+    hit = im.b.op("llm.compare", _reshape(im, indices, shape), ramp, predicate="eq")
+    scalar = TensorType((), im.element(helper.np_dtype_to_tensor_dtype(values.dtype),
+                                       f"OneHot at {im.where(node)}"))
+    return [im.b.op("llm.where", hit, im.b.op("llm.constant", result_type=scalar, value=on),
+                    im.b.op("llm.constant", result_type=scalar, value=off))]
+
+
+@rule("NonZero")
+def _non_zero(im, node, attrs):
+    raise UnsupportedOnnxOp(
+        f"NonZero at {im.where(node)}: its result's length depends on the tensor's values, and "
+        "pimc's shapes are fixed by the inputs' shapes (an MoE routed by NonZero is not "
+        "supported; export the experts as a dense loop or use pimc's torch.export frontend)")
