@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from pimc.frontend.fx_import import FxImporter, UnsupportedOp
+from pimc.frontend.hf_attention import OP as HF_ATTENTION
 from pimc.ir import TensorType
 from pimc.ir.symbolic import as_dim, dims_equal
 
@@ -190,6 +191,16 @@ def _sdpa(im, node):
                             "differ; pass an explicit mask instead")
     operands = [q, k, v] + ([im.value(mask)] if mask is not None else [])
     return im.b.op("llm.attention", *operands, causal=causal, scale=_arg(node, 6, "scale"))
+
+
+@rule(HF_ATTENTION)
+def _pimc_attention(im, node):
+    """HF capture's attention (hf_attention.py): llm.attention with the same operands and
+    attributes."""
+    q, k, v, mask, causal, scale, window, softcap = node.args
+    operands = [im.value(a) for a in (q, k, v, mask) if a is not None]
+    return im.b.op("llm.attention", *operands, causal=causal, scale=scale, window=window,
+                   softcap=softcap)
 
 
 @rule(aten.native_layer_norm.default)

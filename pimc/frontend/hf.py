@@ -1,16 +1,30 @@
-"""Capture a Hugging Face decoder LLM as @prefill and @decode through torch.export.
+"""Capture a Hugging Face decoder LLM as @prefill and @decode through torch.export:
+
+    @prefill(input_ids [B, T], position_ids [B, T], attention_mask [B, T]) -> (logits, *keys, *values)
+    @decode(input_ids [B, 1], position_ids [B, 1], attention_mask [B, S+1], *past_keys, *past_values)
+        -> (logits, *keys, *values)
+
+`attention_mask` is HF's (1: a real token, 0: a pad), covering the past and the new tokens;
+`STEP_INPUTS` names the inputs before the state that @decode takes back from the previous step.
 
 Capture choices, each from a measured failure (tests/unit/test_export_pitfalls.py shows them):
   * attention goes through a registered attention implementation, "pimc", that calls one
-    `F.scaled_dot_product_attention` with `enable_gqa`: HF then builds no mask tensors, repeats
-    no KV heads, and the graph keeps one SDPA node per layer, which becomes `llm.attention`;
+    `torch.ops.pimc.attention` (hf_attention.py) with the layer's scale, sliding window and soft
+    cap: HF then repeats no KV heads, and the graph keeps one node per layer, which becomes
+    `llm.attention`. Its mask interface, also "pimc", hands that op only the padding, as a
+    [B, 1, 1, S] key mask; causality (prefill) and the window stay attributes, so the kernels
+    keep their causal fast path;
   * SDPA is popped from the decomposition table (its decomposition also breaks GPT-2's
     Conv1D `.view` on non-contiguous strides);
   * the KV cache is explicit: decode takes past keys/values as tensors and builds a
     `DynamicCache` inside `forward` (a DynamicCache as an export input fails in
     `run_decompositions`); their length uses `Dim.DYNAMIC`, because one named Dim shared by K
     and V fails a contiguity guard on GQA models under HF's own attention (its repeat_kv);
-    the importer ties the separate symbols back to one `S` by naming the input axes;
+    the importer ties the separate symbols back to one `S` by naming the input axes, and the
+    mask interface ties the mask's length to the keys' (a `torch._check`);
+  * the caches are plain `DynamicLayer`s, also on sliding-window layers: HF's sliding cache
+    keeps only the last window - 1 tokens, which would give those layers a cache length of
+    their own; the window is applied in attention instead, which computes the same;
   * example dims are >= 2, since export specialises dims of size 0 and 1;
   * MoE experts use `set_experts_implementation("batched_mm")`; the default grouped_mm emits
     an opaque custom op and "eager" loops over data-dependent expert hits;
@@ -23,29 +37,43 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch.export import Dim
 
+from pimc.frontend.hf_attention import OP as HF_ATTENTION
 from pimc.frontend.torch_export import import_exported
 from pimc.ir import ModuleOp
 from pimc.ir.attrs import IntAttr
 from pimc.ir.weights import WeightsStore
 
 ATTN_IMPL = "pimc"
+STEP_INPUTS = ("input_ids", "position_ids", "attention_mask")  # then the state, in @decode
 _state = {"causal": True}
 
 
-def _attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+def _attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
+               sliding_window=None, softcap=None, **kwargs):
     # Prefill (no cache) is causal with T == S; a decode step attends to every cached key.
-    out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,
-                                         is_causal=_state["causal"] and attention_mask is None,
-                                         scale=scaling, enable_gqa=True)
+    out = HF_ATTENTION(query, key, value, attention_mask, _state["causal"], scaling,
+                       sliding_window, softcap)
     return out.transpose(1, 2).contiguous(), None
+
+
+def _padding_mask(batch_size, q_length, kv_length, q_offset=0, kv_offset=0, mask_function=None,
+                  attention_mask=None, **kwargs):
+    """HF's mask interface for "pimc": the 2-D padding mask as a [B, 1, 1, S] key mask. Causal
+    and sliding-window structure reach attention as its flags instead (every cache layer is a
+    full DynamicLayer, so the keys are the whole sequence: kv_offset is 0)."""
+    if attention_mask is None:
+        return None
+    torch._check(attention_mask.shape[-1] == kv_length)  # ties the mask's length to the keys'
+    return attention_mask[:, None, None, :]
 
 
 def _register() -> None:
     from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
     AttentionInterface.register(ATTN_IMPL, _attention)
+    AttentionMaskInterface.register(ATTN_IMPL, _padding_mask)
 
 
 class _Prefill(torch.nn.Module):
@@ -53,8 +81,11 @@ class _Prefill(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, position_ids):
-        out = self.model(input_ids=input_ids, position_ids=position_ids, use_cache=True)
+    def forward(self, input_ids, position_ids, attention_mask):
+        from transformers import DynamicCache
+        out = self.model(input_ids=input_ids, position_ids=position_ids,
+                         attention_mask=attention_mask, past_key_values=DynamicCache(),
+                         use_cache=True)
         cache = out.past_key_values.layers
         return (out.logits, *(layer.keys for layer in cache), *(layer.values for layer in cache))
 
@@ -64,12 +95,11 @@ class _Decode(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, position_ids, past_keys, past_values):
+    def forward(self, input_ids, position_ids, attention_mask, past_keys, past_values):
         from transformers import DynamicCache
-        cache = DynamicCache(ddp_cache_data=list(zip(past_keys, past_values)),
-                             config=self.model.config)
-        out = self.model(input_ids=input_ids, position_ids=position_ids, past_key_values=cache,
-                         use_cache=True)
+        cache = DynamicCache(ddp_cache_data=list(zip(past_keys, past_values)))
+        out = self.model(input_ids=input_ids, position_ids=position_ids,
+                         attention_mask=attention_mask, past_key_values=cache, use_cache=True)
         layers = out.past_key_values.layers
         return (out.logits, *(layer.keys for layer in layers), *(layer.values for layer in layers))
 
@@ -90,8 +120,8 @@ def prepared(model: torch.nn.Module):
     _register()
     attn = model.config._attn_implementation
     experts = getattr(model.config, "_experts_implementation", None)
-    moe = hasattr(model, "set_experts_implementation") and getattr(
-        model.config, "num_local_experts", None)
+    moe = hasattr(model, "set_experts_implementation") and (  # Qwen2-MoE says num_experts
+        getattr(model.config, "num_local_experts", None) or getattr(model.config, "num_experts", None))
     was_training = model.training
     model.eval()
     model.set_attn_implementation(ATTN_IMPL)
@@ -133,21 +163,25 @@ def signatures(model: torch.nn.Module) -> list[Signature]:
     b, t, s = 2, 3, 3  # >= 2: export specialises dims of size 0 and 1
     ids = torch.zeros((b, t), dtype=torch.long, device=device)
     pos = torch.arange(t, device=device).repeat(b, 1)
+    mask = torch.ones((b, t), dtype=torch.long, device=device)
     dyn = {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}
     # Distinct tensors for keys and values: export would alias one object passed twice.
     keys, values = (tuple(torch.zeros(kv_shape(model.config, b, s), device=device)
                           for _ in range(layers)) for _ in range(2))
     kv, one = {0: Dim.DYNAMIC, 2: Dim.DYNAMIC}, {0: Dim.DYNAMIC, 1: Dim.STATIC}
-    names = {"input_ids": {0: "B"}, "position_ids": {0: "B"}}
+    # @decode's mask is [B, S+1]: its length symbol is tied to S by the mask interface's check
+    names = {"input_ids": {0: "B"}, "position_ids": {0: "B"}, "attention_mask": {0: "B"}}
     for i in range(layers):
         names[f"past_keys_{i}"] = names[f"past_values_{i}"] = {0: "B", 2: "S"}
+    step = dict(zip(STEP_INPUTS, ({0: "B", 1: "T"},) * 3))
     return [
-        Signature("prefill", _Prefill(model), (ids, pos),
-                  {"input_ids": dyn, "position_ids": dyn},
-                  {"input_ids": {0: "B", 1: "T"}, "position_ids": {0: "B", 1: "T"}}, True),
-        Signature("decode", _Decode(model), (ids[:, :1], pos[:, :1] + s, keys, values),
-                  {"input_ids": one, "position_ids": one, "past_keys": (kv,) * layers,
-                   "past_values": (kv,) * layers}, names, False),
+        Signature("prefill", _Prefill(model), (ids, pos, mask), dict.fromkeys(STEP_INPUTS, dyn),
+                  step, True),
+        Signature("decode", _Decode(model),
+                  (ids[:, :1], pos[:, :1] + s, torch.ones((b, s + 1), dtype=torch.long,
+                                                          device=device), keys, values),
+                  {"input_ids": one, "position_ids": one, "attention_mask": dyn,
+                   "past_keys": (kv,) * layers, "past_values": (kv,) * layers}, names, False),
     ]
 
 

@@ -16,9 +16,12 @@ class ExportError(PimcError):
 
 
 def decompose(ep: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
-    """Core ATen, but with scaled_dot_product_attention kept whole (it becomes llm.attention)."""
+    """Core ATen, but with scaled_dot_product_attention and the HF capture's attention
+    (hf_attention.py) kept whole: each becomes one llm.attention."""
+    from pimc.frontend.hf_attention import OP as HF_ATTENTION
     table = torch.export.default_decompositions()
     table.pop(torch.ops.aten.scaled_dot_product_attention.default, None)
+    table.pop(HF_ATTENTION, None)
     return ep.run_decompositions(table)
 
 

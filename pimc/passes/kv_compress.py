@@ -55,6 +55,10 @@ full cache, streaming heads are compressed):
   groups apply to the eviction methods.
 With a mixed pattern an evicting method gives the compressed caches in @decode their own length
 symbol, S_KV: they hold the prompt's budget while the full caches' S grows.
+
+An evicting method drops @decode's padding mask (the HF capture's `attention_mask`): the
+evicted cache no longer lines up with it (kv_compress_sites.release_padding_mask), so
+`Program.generate` runs ragged prompts as one batch per prompt length.
 """
 from __future__ import annotations
 
@@ -68,7 +72,8 @@ from pimc.passes.base import Context, Pass
 from pimc.passes.kv_compress_rewrite import EVICTION, METHODS, rewrite
 from pimc.passes.kv_compress_heads import split_heads
 from pimc.passes.kv_compress_quant import quantize
-from pimc.passes.kv_compress_sites import Site, budget_symbol, own_budget, sites
+from pimc.passes.kv_compress_sites import (Site, budget_symbol, own_budget, release_padding_mask,
+                                          sites)
 
 QUANT_BITS = (8, 4, 2)  # KIVI evaluates 4 and 2 bits (Liu et al. 2024, §4); 8 as a baseline
 PREFILL_ONLY = ("snapkv", "think")
@@ -120,6 +125,8 @@ class KvCompress(Pass):
         for func in {id(s.func): s.func for s in found}.values():
             here = [s for s in found if s.func is func]
             budget = budget_symbol(func)
+            if self.method in EVICTION and self.ratio > 0 and any(s.decode for s in here):
+                release_padding_mask(func)
             if self.method in EVICTION and self.ratio > 0 and mixed:
                 own_budget(func, [s for s in here if s.decode and policies[id(s)] == "C"],
                            budget)

@@ -150,6 +150,26 @@ def retype(func: FuncOp, name: str = "") -> None:
     func.update_type()
 
 
+MASK_LENGTH = "S_MASK"  # a released padding mask's own length symbol
+
+
+def release_padding_mask(func: FuncOp) -> None:
+    """Eviction leaves a decode step's cache without the token order the padding mask indexes
+    (`attention_mask` [B, S+1] of the HF capture), so @decode's attentions drop their mask and
+    the argument, now unused, gets a length of its own. `runtime.generate` then batches only
+    prompts of one length together (no pads), as `takes_attention_mask` tells it."""
+    from pimc.passes.dce import _dce_block
+    for att in (op for op in func.body.ops if op.name in ("llm.attention", "pim.attention")):
+        if len(att.operands) == 4:
+            mask = att.operands.pop()
+            mask.uses.remove((att, 3))
+    _dce_block(func.body)
+    for arg in func.args:
+        if arg.name_hint == "attention_mask" and not arg.uses:
+            arg.type = arg.type.with_shape(arg.type.shape[:-1] + (sym(MASK_LENGTH),))
+    func.update_type()
+
+
 def _append_of(v: Value) -> Operation:
     op = v.op
     return op if op.name == "llm.concat" else quantised_from(v).op  # through quant

@@ -1,11 +1,15 @@
 """Greedy generation over a captured decoder: @prefill on the prompt, then @decode one token at a
 time with the KV cache the previous step returned (the capture convention of frontend/hf.py:
-prefill(input_ids, position_ids) -> (logits, *caches); decode(ids, positions, *caches)).
+prefill(input_ids, position_ids, attention_mask) -> (logits, *state);
+decode(input_ids, position_ids, attention_mask, *state) -> (logits, *state)).
 
-Ragged batches: the captured graphs carry no padding mask, so a padded row would attend to its
-pad tokens. Rows are therefore grouped by prompt length and each group runs as one batch; the
-result is left-padded, as HF returns it with `padding_side="left"`, so the new tokens of every
-row are the last `max_new_tokens` columns.
+Ragged batches run as one batch, left-padded as HF does with `padding_side="left"`: the mask is
+0 on the pads, positions count real tokens only (`cumsum(mask) - 1`, pads at 1, as HF's
+generate sets them), and each decode step appends a 1 to the mask. A program whose steps take no
+mask, or whose @decode ignores it (kv-compress eviction), runs each group of equal-length
+prompts as its own batch instead. Either
+way the result is left-padded, so the new tokens of every row are the last `max_new_tokens`
+columns.
 """
 from __future__ import annotations
 
@@ -43,15 +47,19 @@ def prompts(input_ids, lengths: Sequence[int] | None = None) -> list[np.ndarray]
 def greedy(run: Runner, input_ids, max_new_tokens: int, eos: int | None = None,
            max_seq_len: int | None = None,
            kv_buffer: Callable[[np.ndarray, int], np.ndarray] | None = None,
-           lengths: Sequence[int] | None = None, pad_id: int | None = None) -> np.ndarray:
+           lengths: Sequence[int] | None = None, pad_id: int | None = None,
+           mask: tuple[bool, bool] = (True, True)) -> np.ndarray:
     """Returns [B, T + n] token ids, T the longest prompt: each row is its prompt, left-padded
     with `pad_id` (default `eos`, else 0), then its new tokens; a row that emitted `eos` is
     padded with `eos`. `kv_buffer(cache, capacity)`, when the backend has one, preallocates
-    each KV cache after the first decode step (see `preallocate`).
+    each KV cache after the first decode step (see `preallocate`). `mask`: whether the steps
+    take `attention_mask` after the positions, and whether @decode honours it
+    (`takes_attention_mask` of the module); without both, ragged prompts run as one batch per
+    length.
 
-    The state @prefill returns after its logits is what @decode takes after the ids and
-    positions, and what it returns: the KV caches, and any state a kv-compress method adds
-    (H2O's accumulated scores), in the same order; caches may grow or keep a fixed size."""
+    The state @prefill returns after its logits is what @decode takes after its step inputs,
+    and what it returns: the KV caches, and any state a kv-compress method adds (H2O's
+    accumulated scores), in the same order; caches may grow or keep a fixed size."""
     rows = prompts(input_ids, lengths)
     longest = max(r.size for r in rows)
     if max_seq_len is not None and longest + max(max_new_tokens, 0) > max_seq_len:
@@ -59,28 +67,48 @@ def greedy(run: Runner, input_ids, max_new_tokens: int, eos: int | None = None,
                         f"{longest + max_new_tokens} exceeds the model's max_seq_len {max_seq_len}")
     n = max(max_new_tokens, 0)
     pad = pad_id if pad_id is not None else (eos if eos is not None else 0)
+    takes, honours = mask
+    if honours or len({r.size for r in rows}) == 1:
+        return _greedy_batch(run, rows, n, eos, kv_buffer, pad, takes)
     out = np.full((len(rows), longest + n), pad, np.int64)
     for size in sorted({r.size for r in rows}):
         members = [i for i, r in enumerate(rows) if r.size == size]
-        batch = np.stack([rows[i] for i in members])
-        out[members, longest - size:] = _greedy_uniform(run, batch, n, eos, kv_buffer)
+        out[members, longest - size:] = _greedy_batch(run, [rows[i] for i in members], n, eos,
+                                                      kv_buffer, pad, takes)
     return out
 
 
-def _greedy_uniform(run: Runner, ids: np.ndarray, max_new_tokens: int, eos: int | None,
-                    kv_buffer) -> np.ndarray:
-    batch, prompt = ids.shape
+def left_padded(rows: Sequence[np.ndarray], pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """The prompts as one [B, T] batch, pads in front, and HF's attention_mask for it."""
+    longest = max(r.size for r in rows)
+    ids = np.full((len(rows), longest), pad, np.int64)
+    mask = np.zeros((len(rows), longest), np.int64)
+    for i, r in enumerate(rows):
+        ids[i, longest - r.size:], mask[i, longest - r.size:] = r, 1
+    return ids, mask
+
+
+def positions(mask: np.ndarray) -> np.ndarray:
+    """HF's position ids under left padding: real tokens count from 0, pads sit at 1."""
+    return np.where(mask == 1, np.cumsum(mask, axis=1) - 1, 1)
+
+
+def _greedy_batch(run: Runner, rows: Sequence[np.ndarray], max_new_tokens: int,
+                  eos: int | None, kv_buffer, pad: int, masked: bool) -> np.ndarray:
+    ids, mask = left_padded(rows, pad)
     if max_new_tokens < 1:
         return ids
-    logits, *state = run("prefill", ids, np.tile(np.arange(prompt), (batch, 1)))
+    step_inputs = (lambda m: (m,)) if masked else (lambda m: ())
+    logits, *state = run("prefill", ids, positions(mask), *step_inputs(mask))
     tokens = [logits[:, -1].argmax(-1)]
-    done = np.zeros(batch, bool) if eos is None else tokens[0] == eos
+    done = np.zeros(len(rows), bool) if eos is None else tokens[0] == eos
     for step in range(1, max_new_tokens):
         if eos is not None and done.all():
-            tokens += [np.full(batch, eos)] * (max_new_tokens - step)
+            tokens += [np.full(len(rows), eos)] * (max_new_tokens - step)
             break
-        pos = np.full((batch, 1), prompt + step - 1)
-        logits, *new = run("decode", tokens[-1][:, None], pos, *state)
+        mask = np.concatenate([mask, np.ones((len(rows), 1), np.int64)], axis=1)
+        logits, *new = run("decode", tokens[-1][:, None], positions(mask)[:, -1:],
+                           *step_inputs(mask), *state)
         if step == 1 and kv_buffer is not None:
             new = preallocate(kv_buffer, state, new, max_new_tokens - 2)
         state = new
@@ -90,6 +118,18 @@ def _greedy_uniform(run: Runner, ids: np.ndarray, max_new_tokens: int, eos: int 
             done |= nxt == eos
         tokens.append(nxt)
     return np.concatenate([ids, np.stack(tokens, axis=1)], axis=1)
+
+
+def takes_attention_mask(module) -> tuple[bool, bool]:
+    """(takes, honours): whether the module's steps take `attention_mask` after their ids and
+    positions (the HF capture's convention), and whether @decode still reads it (an evicting
+    kv-compress drops it), so `greedy` can batch ragged prompts in one batch."""
+    funcs = {f.sym_name: f for f in module.funcs}
+    prefill, decode = funcs.get("prefill"), funcs.get("decode")
+    names = [a.name_hint for a in prefill.args] if prefill is not None else []
+    takes = names[2:3] == ["attention_mask"]
+    honours = takes and (decode is None or bool(decode.args[2].uses))
+    return takes, honours
 
 
 def preallocate(kv_buffer, before: list[np.ndarray], after: list[np.ndarray],
