@@ -44,12 +44,12 @@ def raise_linear_bias(add: Operation, rw: Rewriter) -> bool:
 
 
 def raise_attention(mm: Operation, rw: Rewriter) -> bool:
-    """softmax((q*a @ (k*b)^T)*c [+ mask]) @ v, k and v maybe with repeated kv heads
-    -> attention(q, k, v [, mask]){scale = a*b*c, causal}."""
+    """softmax((q*a @ (k*b)^T)*c [+ mask]) @ v, k and v maybe with repeated kv heads, the
+    softmax maybe NaN-guarded -> attention(q, k, v [, mask]){scale = a*b*c, causal}."""
     if mm.attr("transpose_a") or mm.attr("transpose_b"):
         return False
     probs, v_rep = mm.operands
-    sm = producer(probs, "llm.softmax")
+    sm = producer(_unguarded(probs), "llm.softmax")
     if sm is None or probs.type.rank != 4 or sm.attr("axis") != 3:
         return False
     (scores, scale), mask = _scaled(sm.operands[0]), None
@@ -85,6 +85,18 @@ def raise_attention(mm: Operation, rw: Rewriter) -> bool:
         return False
     rw.replace_op(mm, [out])
     return True
+
+
+def _unguarded(p: Value) -> Value:
+    """p behind HF's NaN guard `where(isnan(p), 0, p)` (a query whose keys are all masked gets
+    NaN from the softmax, and the guard makes its row zeros, as llm.attention gives it)."""
+    where = producer(p, "llm.where")
+    if where is None:
+        return p
+    cond, zero, x = where.operands
+    isnan = producer(cond, "llm.isnan")
+    guarded = isnan is not None and isnan.operands[0] is x and splat(zero) == 0.0
+    return x if guarded and x.type == p.type else p
 
 
 def _scaled(v: Value) -> tuple[Value, float]:
