@@ -46,17 +46,52 @@ class Program:
         name = entry.value if entry is not None else "prefill" if "prefill" in funcs else funcs[0]
         return self.run(name, *default_inputs(self.ir.func(name), inputs))
 
+    @property
+    def tokenizer(self):
+        """The tokenizer of the checkpoint the program was compiled from (a GGUF vocabulary or
+        a folder's tokenizer files), or None."""
+        if not hasattr(self, "_tokenizer"):
+            from pimc.frontend.checkpoint import load_tokenizer
+            source = self.ir.attributes.get("pimc.checkpoint")
+            self._tokenizer = load_tokenizer(source.value) if source is not None else None
+        return self._tokenizer
+
     def generate(self, input_ids, max_new_tokens: int = 16, eos: int | None = None,
                  lengths=None, pad_id: int | None = None):
         """Greedy decoding with the KV cache: prefill, then one @decode per new token.
         `input_ids` is [B, T], or a list of prompts of different lengths, or [B, T] right-padded
-        with `lengths`; the result is [B, T + max_new_tokens], left-padded with `pad_id`."""
-        from pimc.runtime.generate import greedy, takes_attention_mask
+        with `lengths`; the result is [B, T + max_new_tokens], left-padded with `pad_id`.
+        With a tokenizer, `input_ids` may be a string (the result is the prompt's text and its
+        continuation, as HF's text-generation pipeline returns it) or a list of strings (a list
+        of those); `eos` then defaults to the tokenizer's."""
+        texts = [input_ids] if isinstance(input_ids, str) else input_ids \
+            if isinstance(input_ids, list) and input_ids and \
+            all(isinstance(t, str) for t in input_ids) else None
+        if texts is not None:
+            return self._generate_text(texts, max_new_tokens, eos, isinstance(input_ids, str))
+        from pimc.runtime.generate import greedy
         limit = self.ir.attributes.get("pimc.max_seq_len")
         return greedy(self.run, input_ids, max_new_tokens, eos,
                       limit.value if limit is not None else None,
-                      getattr(self.executable, "kv_buffer", None), lengths, pad_id,
-                      takes_attention_mask(self.ir))
+                      getattr(self.executable, "kv_buffer", None), lengths, pad_id)
+
+    def _generate_text(self, texts: list[str], max_new_tokens: int, eos: int | None,
+                       single: bool):
+        tok = self.tokenizer
+        if tok is None:
+            raise PimcError("generate(): this program has no tokenizer (it was not compiled "
+                            "from a checkpoint that carries one); pass token ids")
+        eos = tok.eos_token_id if eos is None else eos
+        rows = [tok(t).input_ids for t in texts]
+        out = self.generate(rows, max_new_tokens, eos, pad_id=eos)
+        width = out.shape[1] - max_new_tokens
+        decoded = []
+        for row, ids in zip(out, rows):
+            new = row[width:].tolist()
+            if eos is not None and eos in new:
+                new = new[:new.index(eos)]
+            decoded.append(tok.decode(list(ids) + new, skip_special_tokens=True))
+        return decoded[0] if single else decoded
 
     def report(self, target: str | None = None, batch: int = 1, context: int = 2048,
                phase: str = "decode", **options):
@@ -152,7 +187,8 @@ def compile(model: Any, example_inputs=None, target: str | None = "neupims",
     """Capture `model` into pimc IR, run `pipeline` over it, place it on `target`'s devices and
     hand it to `backend`.
 
-    `model` is a zoo name ("llama-tiny"), a path to a .mlir or .onnx file, an onnx.ModelProto,
+    `model` is a zoo name ("llama-tiny", "smollm2-135m"), a path to a .mlir, .onnx or .gguf
+    file or to a `save_pretrained` folder (config.json + safetensors), an onnx.ModelProto,
     an HF causal LM (captured as @prefill and @decode), any other nn.Module (with
     `example_inputs`), or an ExportedProgram. `target` is a preset (`pimc targets`) or a TOML
     file; with a target, analyze-intensity and place-devices follow the pipeline (unless it
@@ -224,6 +260,9 @@ def capture(model: Any, example_inputs=None) -> tuple[ModuleOp, WeightsStore]:
         if text.endswith(".onnx"):
             from pimc.frontend.onnx import import_onnx
             return import_onnx(text)
+        if text.endswith(".gguf") or Path(text).is_dir() or "/" in text:
+            from pimc.frontend.checkpoint import capture_checkpoint, open_checkpoint
+            return capture_checkpoint(open_checkpoint(text))
         from pimc.frontend import zoo
         return zoo.capture(text)
     onnx = sys.modules.get("onnx")  # a ModelProto means onnx is imported already
@@ -245,6 +284,6 @@ def capture(model: Any, example_inputs=None) -> tuple[ModuleOp, WeightsStore]:
             raise PimcError(f"compile({type(model).__name__}) needs example_inputs to trace it")
         from pimc.frontend.torch_export import export
         return export(model, example_inputs)
-    raise PimcError(f"cannot compile a {type(model).__name__}; expected a zoo name, a .mlir "
-                    "or .onnx path, an onnx.ModelProto, an nn.Module or a "
+    raise PimcError(f"cannot compile a {type(model).__name__}; expected a zoo name, a .mlir, "
+                    ".onnx or .gguf path, a save_pretrained folder, an onnx.ModelProto, an nn.Module or a "
                     "torch.export.ExportedProgram")

@@ -206,41 +206,57 @@ def models(format: Annotated[str, typer.Option("--format", help="text or json")]
 
 
 @app.command()
-def run(model: Annotated[str, typer.Argument(help="A zoo name or a saved program (.mlir with weights beside).")],
-        prompt_ids: Annotated[str, typer.Option("--prompt-ids", help="Comma-separated token ids, e.g. 1,2,3.")] = "1",
+def run(model: Annotated[str, typer.Argument(help="A zoo name, a .gguf file, a save_pretrained folder or a saved program (.mlir with weights beside).")],
+        prompt: Annotated[Optional[str], typer.Option("--prompt", help="Text to continue (the model's tokenizer encodes it).")] = None,
+        prompt_ids: Annotated[Optional[str], typer.Option("--prompt-ids", help="Comma-separated token ids, e.g. 1,2,3 (default 1).")] = None,
         max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Tokens to generate.")] = 16,
-        eos: Annotated[Optional[int], typer.Option("--eos", help="Stop at this token id.")] = None):
-    """Generate greedily with the numba-cpu backend; print the tokens and tokens/s."""
+        eos: Annotated[Optional[int], typer.Option("--eos", help="Stop at this token id (with --prompt: the tokenizer's end token by default).")] = None):
+    """Generate greedily with the numba-cpu backend; print the text (or tokens) and tokens/s."""
     import time
 
     from pimc.api import compile as compile_model
-    try:
-        ids = [int(t) for t in prompt_ids.split(",")]
-    except ValueError:
-        raise PimcError(f"--prompt-ids: expected comma-separated integers, got '{prompt_ids}'") from None
+    if prompt is not None and prompt_ids is not None:
+        raise PimcError("--prompt and --prompt-ids exclude each other; give one")
     if max_new_tokens < 1:
         raise PimcError(f"--max-new-tokens: must be >= 1, got {max_new_tokens}")
+    ids = _prompt_ids(prompt_ids or "1") if prompt is None else None
     from pimc.backends.registry import EXECUTING_DEFAULT
     prog = compile_model(model, backend=EXECUTING_DEFAULT)
+    if prompt is not None:
+        if prog.tokenizer is None:
+            raise PimcError(f"--prompt: '{model}' has no tokenizer (only checkpoints such as "
+                            ".gguf files and zoo models with real weights do); use --prompt-ids")
+        ids = prog.tokenizer(prompt).input_ids
+        eos = prog.tokenizer.eos_token_id if eos is None else eos
     vocab = next(op for op in prog.ir.walk() if op.name == "llm.embedding").operands[1].type.shape[0]
     if not all(0 <= t < vocab for t in ids):
         raise PimcError(f"--prompt-ids: token ids must be in 0..{vocab - 1}, got {prompt_ids}")
-    prog.generate([ids], 1)  # warm-up: JIT-compiles (or loads) the kernels
+    prog.generate([ids], 2)  # warm-up: JIT-compiles (or loads) @prefill's and @decode's kernels
     start = time.perf_counter()
     out = prog.generate([ids], max_new_tokens, eos)
     elapsed = time.perf_counter() - start
     new = out[0, len(ids):].tolist()
     if eos is not None and eos in new:  # generate pads finished rows with eos
         new = new[:new.index(eos) + 1]
-    typer.echo(" ".join(map(str, new)))
+    if prompt is not None:
+        typer.echo(prog.tokenizer.decode(ids + new, skip_special_tokens=True))
+    else:
+        typer.echo(" ".join(map(str, new)))
     sys.stderr.write(f"{len(new)} tokens in {elapsed:.3f} s: {len(new) / elapsed:.1f} tokens/s\n")
 
 
+def _prompt_ids(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise PimcError(f"--prompt-ids: expected comma-separated integers, got '{text}'") from None
+
+
 @app.command()
-def demo():
-    """Compile llama-tiny, run it on numba-cpu and check it against PyTorch (no download)."""
+def demo(model: Annotated[str, typer.Option("--model", help="The zoo model to run: llama-tiny (random weights), or one with real weights (smollm2-135m, gemma3-270m; the models extra).")] = "llama-tiny"):
+    """Compile a model, run it on numba-cpu and check it against PyTorch/HF (no download)."""
     from pimc.demo import run_demo
-    run_demo()
+    run_demo(model=model)
 
 
 def _write(output: Path | None, text: str) -> None:

