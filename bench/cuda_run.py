@@ -63,10 +63,11 @@ def run(model, steps: int, cuda) -> dict:
     ids = np.random.default_rng(0).integers(0, vocab, (1, PROMPT))
     pos = np.arange(PROMPT)[None]
     start = time.perf_counter()
-    glog, *gcache = gpu.run("prefill", ids, pos)
+    mask = np.ones_like(ids)
+    glog, *gcache = gpu.run("prefill", ids, pos, mask)
     glog = np.asarray(glog)
     first_prefill_s = time.perf_counter() - start  # includes JIT compilation of the kernels
-    clog, *ccache = cpu.run("prefill", ids, pos)
+    clog, *ccache = cpu.run("prefill", ids, pos, mask)
     worst = float(np.abs(glog - clog).max())
     capacity = PROMPT + steps + 1
     gcache = [gpu.executable.kv_buffer(c, capacity) for c in gcache]
@@ -74,12 +75,12 @@ def run(model, steps: int, cuda) -> dict:
     tok = clog[:, -1].argmax(-1)[:, None]
     times = []
     for step in range(steps + 1):  # step 0 is the warm-up
-        p = np.full((1, 1), PROMPT + step)
+        p, mask = np.full((1, 1), PROMPT + step), np.ones((1, PROMPT + step + 1), np.int64)
         start = time.perf_counter()
-        glog, *gcache = gpu.run("decode", tok, p, *gcache)
+        glog, *gcache = gpu.run("decode", tok, p, mask, *gcache)
         glog = np.asarray(glog)  # the logits copy down: the step is finished on the device
         times.append(time.perf_counter() - start)
-        clog, *ccache = cpu.run("decode", tok, p, *ccache)
+        clog, *ccache = cpu.run("decode", tok, p, mask, *ccache)
         worst = max(worst, float(np.abs(glog - clog).max()))
         tok = clog[:, -1].argmax(-1)[:, None]
     cuda.synchronize()

@@ -60,6 +60,11 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def _mask(pos: np.ndarray) -> np.ndarray:
+    """HF's attention_mask of an unpadded decode step at `pos` [B, 1]: every token so far."""
+    return np.ones((pos.shape[0], int(pos[0, 0]) + 1), np.int64)
+
+
 def decode_loop(step, cache, first_token, ctx):
     """Tokens/s of STEPS greedy decode steps; `step(tok, pos, cache) -> (logits, cache)`."""
     tok = first_token
@@ -96,9 +101,12 @@ def main() -> None:
         hf._state["causal"] = False
         try:
             torch.onnx.export(_Decode(model), (torch.zeros((2, 1), dtype=torch.long),
-                                               torch.full((2, 1), 3), keys, values),
+                                               torch.full((2, 1), 3),
+                                               torch.ones((2, 4), dtype=torch.long), keys, values),
                               str(path), dynamo=True, opset_version=18,
                               dynamic_shapes={"input_ids": one, "position_ids": one,
+                                              "attention_mask": {0: Dim.DYNAMIC,
+                                                                 1: Dim.DYNAMIC},
                                               "past_keys": (kv,) * layers,
                                               "past_values": (kv,) * layers})
         finally:
@@ -110,15 +118,16 @@ def main() -> None:
     rows = []
     for ctx in CONTEXTS:
         prompt = np.random.default_rng(ctx).integers(0, CONFIG["vocab_size"], (1, ctx))
-        logits, *cache = prog(prompt, np.arange(ctx)[None])
+        logits, *cache = prog(prompt, np.arange(ctx)[None], np.ones_like(prompt))
         first = logits[:, -1].argmax(-1).reshape(1, 1)
 
         def pimc_step(tok, pos, cache):
-            out = prog.run("decode", tok, pos, *cache)
+            out = prog.run("decode", tok, pos, _mask(pos), *cache)
             return out[0], out[1:]
 
         def ort_step(tok, pos, cache):
-            out = sess.run(None, dict(zip(names, [tok.astype(np.int64), pos.astype(np.int64), *cache])))
+            out = sess.run(None, dict(zip(names, [tok.astype(np.int64), pos.astype(np.int64),
+                                                  _mask(pos), *cache])))
             return out[0], out[1:]
 
         def torch_step(tok, pos, cache):

@@ -63,7 +63,8 @@ class Runner:
 
     def prefill(self, ids):
         b, t = ids.shape
-        logits, *state = self.call("prefill", ids, np.tile(np.arange(t), (b, 1)))
+        logits, *state = self.call("prefill", ids, np.tile(np.arange(t), (b, 1)),
+                                   np.ones((b, t), np.int64))
         return logits, state, t
 
     def feed(self, state, pos, tokens):
@@ -71,7 +72,8 @@ class Runner:
         out = []
         for j in range(tokens.shape[1]):
             logits, *state = self.call("decode", tokens[:, j:j + 1],
-                                       np.full((tokens.shape[0], 1), pos + j), *state)
+                                       np.full((tokens.shape[0], 1), pos + j),
+                                       np.ones((tokens.shape[0], pos + j + 1), np.int64), *state)
             out.append(logits[:, -1])
         return np.stack(out, 1), state, pos + tokens.shape[1]
 

@@ -84,17 +84,22 @@ def compare_with_hf(model, module, store, batch=2, prompt=13, steps=8,
             errors[name] += [float(np.abs(o - r).max()) for o, r in zip(outs, runner(func, inputs))]
         return outs
 
+    from transformers import DynamicCache
+
     gen = torch.Generator().manual_seed(1)
     ids = torch.randint(0, model.config.vocab_size, (batch, prompt), generator=gen)
-    pos = torch.arange(prompt).repeat(batch, 1)
-    with torch.no_grad():
-        ref = model(input_ids=ids, position_ids=pos, use_cache=True)
-    cache = check("prefill", [ids.numpy(), pos.numpy()], ref)[1:]
+    pos, mask = torch.arange(prompt).repeat(batch, 1), torch.ones_like(ids)
+    with torch.no_grad():  # full caches on every layer, as pimc's capture keeps them
+        ref = model(input_ids=ids, position_ids=pos, attention_mask=mask,
+                    past_key_values=DynamicCache(), use_cache=True)
+    cache = check("prefill", [ids.numpy(), pos.numpy(), mask.numpy()], ref)[1:]
     past, tok = ref.past_key_values, ref.logits[:, -1].argmax(-1, keepdim=True)
     for step in range(steps):
-        p = torch.full((batch, 1), prompt + step)
+        p, mask = torch.full((batch, 1), prompt + step), torch.ones((batch, prompt + step + 1),
+                                                                    dtype=torch.long)
         with torch.no_grad():
-            ref = model(input_ids=tok, position_ids=p, past_key_values=past, use_cache=True)
-        cache = check("decode", [tok.numpy(), p.numpy(), *cache], ref)[1:]
+            ref = model(input_ids=tok, position_ids=p, attention_mask=mask,
+                        past_key_values=past, use_cache=True)
+        cache = check("decode", [tok.numpy(), p.numpy(), mask.numpy(), *cache], ref)[1:]
         past, tok = ref.past_key_values, ref.logits[:, -1].argmax(-1, keepdim=True)
     return {name: max(values) for name, values in errors.items()}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 SCHEMA = ("attention(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal, float? scale, "
           "SymInt? window, float? softcap) -> Tensor")
@@ -29,12 +30,10 @@ def attention_math(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     """llm.attention (pimc/ir/dialects/llm.py): queries are the last T of the S keys; a
     boolean mask says which keys each query may see, a float one is added; rows that see no
     key are zeros."""
-    groups = q.shape[1] // k.shape[1]
-    k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
     t, s = q.shape[2], k.shape[2]
-    scores = q @ k.transpose(-1, -2) * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)
-    if softcap is not None:
-        scores = torch.tanh(scores / softcap) * softcap
+    if softcap is None and window is None and mask is None:  # SDPA's own causal flag
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal and t > 1, scale=scale,
+                                              enable_gqa=True)
     pos = torch.arange(t, device=q.device)[:, None] + (s - t)
     key = torch.arange(s, device=q.device)[None, :]
     allowed = torch.ones((t, s), dtype=torch.bool, device=q.device)
@@ -44,11 +43,19 @@ def attention_math(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         allowed = allowed & (key > pos - window)
     if mask is not None and mask.dtype == torch.bool:
         allowed = allowed & mask
-    elif mask is not None:
+    if softcap is None:  # SDPA's math gives a row that sees no key zeros (its safe softmax)
+        bias = mask if mask is not None and mask.dtype != torch.bool else None
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed if bias is None else bias.masked_fill(~allowed, -math.inf),
+            scale=scale, enable_gqa=True)
+    groups = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+    scores = q @ k.transpose(-1, -2) * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    scores = torch.tanh(scores / softcap) * softcap
+    if mask is not None and mask.dtype != torch.bool:
         scores = scores + mask
-    scores = scores.masked_fill(~allowed, -math.inf)
-    probs = torch.softmax(scores, -1).nan_to_num(0.0)  # a row that sees nothing: zeros
-    return probs @ v.masked_fill(~allowed.any(-2, keepdim=True).transpose(-1, -2), 0.0)
+    probs = torch.softmax(scores.masked_fill(~allowed, -math.inf), -1)
+    return probs.masked_fill(~allowed.any(-1, keepdim=True), 0.0) @ v
 
 
 torch.library.impl(_lib, "attention", "CompositeImplicitAutograd")(attention_math)

@@ -125,7 +125,9 @@ class KvCompress(Pass):
         for func in {id(s.func): s.func for s in found}.values():
             here = [s for s in found if s.func is func]
             budget = budget_symbol(func)
-            if self.method in EVICTION and self.ratio > 0 and any(s.decode for s in here):
+            splits = any(isinstance(policies[id(s)], list) for s in here)  # per-head groups
+            if self.method in EVICTION and (self.ratio > 0 or splits) and \
+                    any(s.decode for s in here):
                 release_padding_mask(func)
             if self.method in EVICTION and self.ratio > 0 and mixed:
                 own_budget(func, [s for s in here if s.decode and policies[id(s)] == "C"],

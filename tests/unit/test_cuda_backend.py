@@ -134,16 +134,16 @@ def _end_to_end(dev, model, prompt, steps):
     cpu = pimc.compile(model, backend="numba-cpu")
     gpu = pimc.Program(cpu.ir, cpu.weights, "cuda", cpu.pipeline, CudaBackend().compile(cpu.ir))
     b, t = prompt.shape
-    pos = np.tile(np.arange(t), (b, 1))
-    (glog, *gcache), (clog, *ccache) = gpu.run("prefill", prompt, pos), cpu.run("prefill",
-                                                                                 prompt, pos)
+    pos, mask = np.tile(np.arange(t), (b, 1)), np.ones((b, t), np.int64)
+    (glog, *gcache), (clog, *ccache) = gpu.run("prefill", prompt, pos, mask), \
+        cpu.run("prefill", prompt, pos, mask)
     worst = np.abs(np.asarray(glog) - clog).max()
     gcache = [gpu.executable.kv_buffer(c, t + steps) for c in gcache]
     tok = clog[:, -1].argmax(-1)[:, None]
     for step in range(steps):
-        p = np.full((b, 1), t + step)
-        glog, *gcache = gpu.run("decode", tok, p, *gcache)
-        clog, *ccache = cpu.run("decode", tok, p, *ccache)
+        p, mask = np.full((b, 1), t + step), np.ones((b, t + step + 1), np.int64)
+        glog, *gcache = gpu.run("decode", tok, p, mask, *gcache)
+        clog, *ccache = cpu.run("decode", tok, p, mask, *ccache)
         worst = max(worst, np.abs(np.asarray(glog) - clog).max())
         assert all(isinstance(c, dev.DeviceTensor) for c in gcache)  # the caches stay on device
         tok = clog[:, -1].argmax(-1)[:, None]

@@ -186,13 +186,14 @@ def with_pipeline(module, pipeline):
 
 def llama_prefill(llama, prompt=12, seed=0):
     ids = np.random.default_rng(seed).integers(0, VOCAB, (B, prompt))
-    return [ids, np.tile(np.arange(prompt), (B, 1))]
+    return [ids, np.tile(np.arange(prompt), (B, 1)), np.ones((B, prompt), np.int64)]
 
 
 def llama_decode(llama, prompt=12, seed=0):
     """The next token's inputs after an uncompressed prefill of `prompt` tokens."""
     logits, *caches = run(llama.ir, "prefill", llama_prefill(llama, prompt, seed), llama.weights)
-    return [logits[:, -1:].argmax(-1), np.full((B, 1), prompt), *caches]
+    return [logits[:, -1:].argmax(-1), np.full((B, 1), prompt),
+            np.ones((B, prompt + 1), np.int64), *caches]
 
 
 ALL = ["l2norm", "sink-window", "h2o", "snapkv", "quant", "think"]
@@ -220,7 +221,7 @@ def test_int8_cache_logits_within_1e_2_of_fp32(llama):
     for bits in (8, 4, 2):
         module = with_pipeline(llama.ir, f"kv-compress{{method=quant,bits={bits},window=0}}")
         state = run(module, "prefill", prefill, llama.weights)[1:]
-        logits = run(module, "decode", inputs[:2] + state, llama.weights)[0]
+        logits = run(module, "decode", inputs[:3] + state, llama.weights)[0]
         errors[bits] = float(np.abs(logits - fp32).max())
     assert errors[8] < 1e-2
     assert 0 < errors[8] < errors[4] < errors[2]  # the cache really is quantised
@@ -238,7 +239,8 @@ def test_compressed_llama_runs_prefill_then_decode_steps(llama, pipeline):
     assert state[0].shape == kept
     for step in range(3):  # the budget holds: each step appends one token and evicts one
         ids = logits[:, -1:].argmax(-1)
-        logits, *state = run(module, "decode", [ids, np.full((B, 1), 12 + step), *state],
+        logits, *state = run(module, "decode", [ids, np.full((B, 1), 12 + step),
+                                                np.ones((B, 13 + step), np.int64), *state],
                              llama.weights)
         assert state[0].shape == kept and np.isfinite(logits).all()
 

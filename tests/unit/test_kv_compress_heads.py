@@ -38,7 +38,8 @@ def test_layer_pattern_compresses_the_chosen_layers_only(llama, method):
     grows = "snapkv" in method
     for step in range(2):
         ids = logits[:, -1:].argmax(-1)
-        logits, *caches = run(module, "decode", [ids, np.full((B, 1), 12 + step), *caches],
+        logits, *caches = run(module, "decode", [ids, np.full((B, 1), 12 + step),
+                                                 np.ones((B, 13 + step), np.int64), *caches],
                               llama.weights)
         assert [c.shape[2] for c in caches] == [13 + step, 6 + grows * (step + 1)] * 2
 
@@ -80,9 +81,9 @@ def test_head_split_at_ratio_zero_computes_what_the_unsplit_llama_computes(llama
         assert np.array_equal(after[1 + 2 * i], cache[:, 1:])  # the full group comes first
         assert np.array_equal(after[2 + 2 * i], cache[:, :1])
     inputs = llama_decode(llama)
-    split = [part for c in inputs[2:] for part in (c[:, 1:], c[:, :1])]
+    split = [part for c in inputs[3:] for part in (c[:, 1:], c[:, :1])]
     scores = [np.zeros((B, 1, 12), np.float32)] * 2
-    logits = run(module, "decode", inputs[:2] + split + scores, llama.weights)[0]
+    logits = run(module, "decode", inputs[:3] + split + scores, llama.weights)[0]
     assert np.array_equal(logits, run(llama.ir, "decode", inputs, llama.weights)[0])
 
 
@@ -91,7 +92,8 @@ def test_head_pattern_runs_decode_steps_on_llama(llama):
     logits, *state = run(module, "prefill", llama_prefill(llama), llama.weights)
     for step in range(3):
         ids = logits[:, -1:].argmax(-1)
-        logits, *state = run(module, "decode", [ids, np.full((B, 1), 12 + step), *state],
+        logits, *state = run(module, "decode", [ids, np.full((B, 1), 12 + step),
+                                                np.ones((B, 13 + step), np.int64), *state],
                              llama.weights)
     # keys: layer 0 full head (grows) and kept head, layer 1 both heads kept; values alike;
     # then the H2O scores of layer 0's kept head and layer 1's heads

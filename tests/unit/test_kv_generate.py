@@ -9,7 +9,7 @@ import pimc
 from pimc.backends.numba_cpu import kv_kernels
 from pimc.backends.numba_cpu.kv_cache import KVBuffer, kv_buffer
 from pimc.runtime import kv_ops
-from pimc.runtime.generate import greedy
+from pimc.runtime.generate import greedy, takes_attention_mask
 
 PROMPT, NEW = 12, 8
 
@@ -52,7 +52,8 @@ def prompt(vocab: int = 256, batch: int = 2, seed: int = 0):
 
 def interpreted_greedy(prog, ids, n=NEW):
     """The reference: the same greedy loop, every step run by the numpy interpreter."""
-    return greedy(lambda func, *inputs: prog.interpret(func, *inputs), ids, n)
+    return greedy(lambda func, *inputs: prog.interpret(func, *inputs), ids, n,
+                  mask=takes_attention_mask(prog.ir))
 
 
 @pytest.mark.parametrize("method", list(PIPELINES))
@@ -65,14 +66,16 @@ def test_generate_equals_the_interpreter_greedy_loop(saved, method):
 
 
 def test_ragged_prompts_and_eos_with_h2o(saved):
-    """Rows of different lengths run as separate batches, each with its own budget and
-    scores; a row that emits eos is padded with it, as in the interpreter's loop."""
+    """Rows of different lengths run as separate batches (eviction drops the padding mask),
+    each with its own budget and scores; a row that emits eos is padded with it, as in the
+    interpreter's loop."""
     prog = build(saved, PIPELINES["h2o"])
     rows = [prompt(seed=4)[0], prompt(seed=5)[0, :9]]
     first = interpreted_greedy(prog, rows)
     eos = int(first[0, PROMPT + 2])  # a token row 0 emits: it stops there
     tokens = prog.generate(rows, NEW, eos=eos)
-    assert np.array_equal(tokens, greedy(lambda f, *x: prog.interpret(f, *x), rows, NEW, eos))
+    assert np.array_equal(tokens, greedy(lambda f, *x: prog.interpret(f, *x), rows, NEW, eos,
+                                         mask=takes_attention_mask(prog.ir)))
     assert (tokens[0, PROMPT + 2:] == eos).all()
 
 
@@ -92,7 +95,7 @@ def test_numba_steps_equal_the_interpreter_on_llama(saved, method):
         pytest.skip("llama-tiny only: the generate tests cover qwen2-tiny")
     prog = build(saved, PIPELINES[method])
     ids = prompt(seed=2)
-    inputs = [ids, np.tile(np.arange(PROMPT), (2, 1))]
+    inputs = [ids, np.tile(np.arange(PROMPT), (2, 1)), np.ones((2, PROMPT), np.int64)]
     func = "prefill"
     for step in range(4):
         ref = prog.interpret(func, *inputs)
@@ -101,7 +104,8 @@ def test_numba_steps_equal_the_interpreter_on_llama(saved, method):
         for g, r in zip(got, ref):
             np.testing.assert_allclose(g, r, atol=2e-6, rtol=1e-5, err_msg=f"{func} {step}")
         logits, *state = ref
-        inputs = [logits[:, -1:].argmax(-1), np.full((2, 1), PROMPT + step), *state]
+        inputs = [logits[:, -1:].argmax(-1), np.full((2, 1), PROMPT + step),
+                  np.ones((2, PROMPT + step + 1), np.int64), *state]
         func = "decode"
 
 
@@ -111,17 +115,20 @@ def test_eviction_stays_in_the_preallocated_buffer(saved):
     cache's packed codes are state that each step writes afresh: kv_buffer leaves them be."""
     prog = build(saved, PIPELINES["l2norm"])
     ids = prompt(seed=3)
-    logits, *state = prog.run("prefill", ids, np.tile(np.arange(PROMPT), (2, 1)))
+    logits, *state = prog.run("prefill", ids, np.tile(np.arange(PROMPT), (2, 1)),
+                              np.ones((2, PROMPT), np.int64))
     buffers = [kv_buffer(c, c.shape[2] + 1) for c in state]
     for step in range(3):
         tok = logits[:, -1:].argmax(-1)
-        logits, *out = prog.run("decode", tok, np.full((2, 1), PROMPT + step), *buffers)
+        logits, *out = prog.run("decode", tok, np.full((2, 1), PROMPT + step),
+                                np.ones((2, PROMPT + step + 1), np.int64), *buffers)
         for before, after in zip(buffers, out):
             assert isinstance(after, KVBuffer) and np.shares_memory(before, after)
             assert after.shape == before.shape
         buffers = out
     codes = build(saved, PIPELINES["quant"]).run("prefill", ids, np.tile(np.arange(PROMPT),
-                                                                         (2, 1)))[1]
+                                                                         (2, 1)),
+                                                 np.ones((2, PROMPT), np.int64))[1]
     assert codes.dtype == np.int8 and kv_buffer(codes, 99) is codes
 
 

@@ -223,7 +223,8 @@ def test_llama_state_is_the_packed_cache_and_follows_the_recurrence(llama_path, 
                         pipeline=f"kv-compress{{method=quant,bits={bits},group={group},"
                                  f"window={window}}}")
     ids = np.random.default_rng(7).integers(0, 256, (B, prompt))
-    logits, *state = prog.run("prefill", ids, np.tile(np.arange(prompt), (B, 1)))
+    logits, *state = prog.run("prefill", ids, np.tile(np.arange(prompt), (B, 1)),
+                              np.ones((B, prompt), np.int64))
     for step in range(4):
         s = prompt + step
         assert len(state) == 2 * 2 * 4
@@ -235,7 +236,8 @@ def test_llama_state_is_the_packed_cache_and_follows_the_recurrence(llama_path, 
                                                  else (B, HKV, s, D // group))
             assert buffer.dtype == np.float32 and buffer.shape == (B, HKV, window, D)
         tok = logits[:, -1:].argmax(-1)
-        logits, *new = prog.run("decode", tok, np.full((B, 1), s), *state)
+        logits, *new = prog.run("decode", tok, np.full((B, 1), s),
+                                np.ones((B, s + 1), np.int64), *state)
         for c in range(4):
             per_channel = c < 2  # keys
             before = stored_values(state[4 * c:4 * c + 4], bits, group, per_channel, window)

@@ -103,7 +103,8 @@ def test_steady_decode_allocates_only_its_outputs(llama):
     logits, *cache = prog(ids, np.tile(np.arange(4), (b, 1)))
     cache = [prog.executable.kv_buffer(c, 16) for c in cache]
     tok = logits[:, -1].argmax(-1)[:, None]
-    logits, *cache = prog.run("decode", tok, np.full((b, 1), 4), *cache)  # sizes the arena
+    logits, *cache = prog.run("decode", tok, np.full((b, 1), 4), np.ones((b, 5), np.int64),
+                              *cache)  # sizes the arena
     arena = prog.executable.arenas["decode"]
     grown = arena.allocations
     tracemalloc.start()
@@ -111,7 +112,8 @@ def test_steady_decode_allocates_only_its_outputs(llama):
         for step in range(5, 12):
             base = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
-            logits, *cache = prog.run("decode", tok, np.full((b, 1), step), *cache)
+            logits, *cache = prog.run("decode", tok, np.full((b, 1), step),
+                                      np.ones((b, step + 1), np.int64), *cache)
             assert tracemalloc.get_traced_memory()[1] - base < logits.nbytes + 32768  # inputs, views, Python objects
     finally:
         tracemalloc.stop()

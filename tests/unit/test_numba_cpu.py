@@ -33,7 +33,8 @@ def test_logits_match_pytorch_for_prefill_and_16_decode_steps(compiled):
         p = torch.full((b, 1), t + step)
         with torch.no_grad():
             ref = model(input_ids=tok, position_ids=p, past_key_values=past, use_cache=True)
-        logits, *cache = prog.run("decode", tok.numpy(), p.numpy(), *cache)
+        logits, *cache = prog.run("decode", tok.numpy(), p.numpy(),
+                                  np.ones((b, t + step + 1), np.int64), *cache)
         worst = max(worst, np.abs(logits - ref.logits.numpy()).max())
         past, tok = ref.past_key_values, ref.logits[:, -1].argmax(-1, keepdim=True)
     assert worst < 1e-4
@@ -119,7 +120,8 @@ def test_decode_from_preallocated_cache_equals_decode_from_plain_cache(compiled)
     model, prog = compiled
     ids = np.random.default_rng(3).integers(0, model.config.vocab_size, (2, 6))
     logits, *cache = prog(ids, np.tile(np.arange(6), (2, 1)))
-    tok, pos = logits[:, -1].argmax(-1)[:, None], np.full((2, 1), 6)
-    plain = prog.run("decode", tok, pos, *cache)
-    arena = prog.run("decode", tok, pos, *[prog.executable.kv_buffer(c, 16) for c in cache])
+    tok, pos, mask = logits[:, -1].argmax(-1)[:, None], np.full((2, 1), 6), np.ones((2, 7), int)
+    plain = prog.run("decode", tok, pos, mask, *cache)
+    arena = prog.run("decode", tok, pos, mask,
+                     *[prog.executable.kv_buffer(c, 16) for c in cache])
     assert max(np.abs(a - b).max() for a, b in zip(plain, arena)) < 1e-5

@@ -75,7 +75,7 @@ def test_replicated_layers_match_a_full_trace():
     for f in module.funcs:
         replicate_layers(f, "model.layers.", 1, 4)
     verify(module)
-    assert [len(f.args) for f in module.funcs] == [2, 2 + 8]
+    assert [len(f.args) for f in module.funcs] == [3, 3 + 8]  # ids, positions, mask; caches
     assert compare_with_hf(full, module, zoo.store_of(full), steps=2)["torch"] < 1e-4
 
 
