@@ -132,3 +132,17 @@ def _non_zero(im, node, attrs):
         f"NonZero at {im.where(node)}: its result's length depends on the tensor's values, and "
         "pimc's shapes are fixed by the inputs' shapes (an MoE routed by NonZero is not "
         "supported; export the experts as a dense loop or use pimc's torch.export frontend)")
+
+
+@rule("IsInf")
+def _is_inf(im, node, attrs):
+    """x == +inf (detect_positive) or x == -inf (detect_negative), as comparisons."""
+    x = _x(im, node)
+    scalar = TensorType((), x.type.element)
+    hits = [im.b.op("llm.compare", x, im.b.op("llm.constant", result_type=scalar, value=inf),
+                    predicate="eq")
+            for inf, wanted in ((float("inf"), attrs.get("detect_positive", 1)),
+                                (float("-inf"), attrs.get("detect_negative", 1))) if wanted]
+    if not hits:  # neither sign detected: all false
+        return [im.b.op("llm.compare", x, x, predicate="ne")]
+    return [hits[0] if len(hits) == 1 else im.b.op("llm.logical", *hits, op="or")]

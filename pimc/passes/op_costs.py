@@ -48,6 +48,10 @@ FLOPS_PER_ELEMENT = {
     "llm.softmax": SOFTMAX,
     "llm.rmsnorm": 4,  # square, sum, scale by the rsqrt, times the weight
     "llm.rope": 3,  # x·cos + rotate(x)·sin
+    # masks and guards of exported graphs (llm_logic.py): one compare or select per element
+    **{f"llm.{name}": 1 for name in ("compare", "logical", "not", "isnan", "where", "cumsum",
+                                     "trilu", "mod")},
+    "llm.erf": TRANSCENDENTAL,
 }
 FREE = ("llm.weight", "llm.constant", "llm.arange", "llm.reshape", "llm.transpose", "llm.slice",
         "llm.expand")
@@ -355,6 +359,7 @@ RULES: dict[str, Rule] = {
     **{f"llm.reduce_{kind}": _reduce for kind in ("sum", "mean", "max")},
     "llm.cast": _cast, "llm.layernorm": _layernorm, "llm.matmul": _matmul,
     "llm.linear": _linear, "llm.attention": _attention, "llm.concat": _copy,
+    "llm.scatter_nd": _copy,
     "llm.embedding": _picked_rows, "llm.gather": _picked_rows, "llm.take": _picked_rows,
     "llm.topk": _reduce, "llm.moe": _moe,
     "pim.gemv": _linear, "pim.attention": _attention,  # the same work, laid out for PIM

@@ -34,6 +34,10 @@ CASES = {
     "Not": (helper.make_node("Not", ["p"], ["out"]), {"p": P}, [], B),
     "IsNaN": (helper.make_node("IsNaN", ["x"], ["out"]),
               {"x": np.where(P, np.nan, X).astype(np.float32)}, [], B),
+    **{f"IsInf-{name}": (helper.make_node("IsInf", ["x"], ["out"], **attrs),
+                         {"x": np.where(P, np.inf, np.where(Q, -np.inf, X)).astype(np.float32)}, [], B)
+       for name, attrs in (("both", {}), ("positive", {"detect_negative": 0}),
+                           ("negative", {"detect_positive": 0}))},
     "Where": (helper.make_node("Where", ["p", "x", "y"], ["out"]), {"p": P, "x": X, "y": Y}, [], F),
     "Erf": (helper.make_node("Erf", ["x"], ["out"]), {"x": X}, [], F),
     "Mod": (helper.make_node("Mod", ["n", "m"], ["out"]), {"n": N - 1, "m": M}, [], I),
