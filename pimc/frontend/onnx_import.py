@@ -21,16 +21,16 @@ import sympy
 from onnx import TensorProto, numpy_helper
 
 from pimc.errors import PimcError
-from pimc.frontend.onnx_values import (Known, Lazy, NeedsLazy, Seq, causal_fill, evaluate,
-                                       fold_symbolic, is_splat, make_lazy, probe_bindings,
-                                       run_node)
+from pimc.frontend.onnx_values import (Known, Lazy, NeedsLazy, Seq, causal_fill,
+                                       default_dim_name, evaluate, fold_symbolic, is_splat,
+                                       make_lazy, probe_bindings, run_node)
 from pimc.ir import Builder, FuncOp, ModuleOp, TensorType
 from pimc.ir.attrs import WeightAttr
 from pimc.ir.core import Value
 from pimc.ir.dialects.builtin import ReturnOp
 from pimc.ir.location import FileLineColLoc, NameLoc
 from pimc.ir.shapes import dims_equal_tuple
-from pimc.ir.symbolic import SYMBOL_RE, Dim, as_dim, sym
+from pimc.ir.symbolic import Dim, as_dim, sym
 from pimc.ir.types import ELEMENT_TYPES, ElementType, i64
 from pimc.ir.weights import WeightsStore
 
@@ -39,13 +39,7 @@ ELEMENTS = {TensorProto.FLOAT: "f32", TensorProto.FLOAT16: "f16", TensorProto.BF
             TensorProto.INT16: "i16", TensorProto.INT32: "i32", TensorProto.INT64: "i64"}
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_HF_DIMS = [(re.compile(r"input_ids|position_ids"), {0: "B", 1: "T"}),
-            (re.compile(r"attention_mask"), {0: "B"}),
-            (re.compile(r"past_(keys|values)_\d+"), {0: "B", 2: "S"})]
-# The dim_params the ecosystem's exporters write (optimum, onnxruntime-genai), as pimc's
-# symbols: the same B, T and S (past length) as pimc's own capture.
-_EXPORTER_DIMS = {"batch_size": "B", "batch": "B", "sequence_length": "T",
-                  "past_sequence_length": "S"}
+
 
 
 class OnnxError(PimcError):
@@ -137,7 +131,7 @@ class OnnxImporter:
                 if not isinstance(expr, sympy.Symbol):
                     continue
                 if self.dim_names is None:  # one dim_param is one dim, named where first seen
-                    self.symbols.setdefault(expr, sym(_default_name(inp.name, axis,
+                    self.symbols.setdefault(expr, sym(default_dim_name(inp.name, axis,
                                                                     d.dim_param)))
                     continue
                 name = (self.dim_names.get(inp.name) or {}).get(axis)
@@ -340,19 +334,6 @@ class OnnxImporter:
                                                                         v.type.shape):
             raise PimcError(f"{self.source}: output '{out.name}' is declared {declared}, but "
                             f"pimc computed {v.type}")
-
-
-def _default_name(input_name: str, axis: int, param: str) -> str:
-    """A pimc symbol for a dim_param nobody named: B/T/S on the inputs of pimc's HF capture
-    (input_ids, position_ids, past_keys_i, past_values_i) and for the exporters' batch_size,
-    sequence_length and past_sequence_length, else the name in upper case."""
-    for pattern, names in _HF_DIMS:
-        if pattern.fullmatch(input_name) and axis in names:
-            return names[axis]
-    if param in _EXPORTER_DIMS:
-        return _EXPORTER_DIMS[param]
-    name = re.sub(r"[^A-Za-z0-9_]", "_", param).upper()
-    return name if SYMBOL_RE.fullmatch(name) else f"D_{name}"
 
 
 def _shape(entry) -> tuple[Dim, ...]:

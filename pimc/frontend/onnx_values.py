@@ -11,6 +11,7 @@ implementation of each op, for concrete values of the symbols when its contents 
 from __future__ import annotations
 
 import operator
+import re
 from dataclasses import dataclass
 from functools import reduce
 
@@ -21,7 +22,7 @@ from onnx import TensorProto
 
 from pimc.ir.opdef import OpInvalid
 from pimc.ir.shapes import broadcast_shapes
-from pimc.ir.symbolic import Dim, as_dim
+from pimc.ir.symbolic import SYMBOL_RE, Dim, as_dim
 
 BOOL_OUT = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or",
             "Xor", "IsNaN", "IsInf"}
@@ -328,3 +329,27 @@ def causal_fill(arrays: list[np.ndarray]) -> float | None:
             return None
         fills.add(float(masked.flat[0]))
     return fills.pop() if len(fills) == 1 else None
+
+
+# ---- names of dims nobody named --------------------------------------------------------------
+
+_HF_DIMS = [(re.compile(r"input_ids|position_ids"), {0: "B", 1: "T"}),
+            (re.compile(r"attention_mask"), {0: "B"}),
+            (re.compile(r"past_(keys|values)_\d+"), {0: "B", 2: "S"})]
+# The dim_params the ecosystem's exporters write (optimum, onnxruntime-genai), as pimc's
+# symbols: the same B, T and S (past length) as pimc's own capture.
+_EXPORTER_DIMS = {"batch_size": "B", "batch": "B", "sequence_length": "T",
+                  "past_sequence_length": "S"}
+
+
+def default_dim_name(input_name: str, axis: int, param: str) -> str:
+    """A pimc symbol for a dim_param nobody named: B/T/S on the inputs of pimc's HF capture
+    (input_ids, position_ids, past_keys_i, past_values_i) and for the exporters' batch_size,
+    sequence_length and past_sequence_length, else the name in upper case."""
+    for pattern, names in _HF_DIMS:
+        if pattern.fullmatch(input_name) and axis in names:
+            return names[axis]
+    if param in _EXPORTER_DIMS:
+        return _EXPORTER_DIMS[param]
+    name = re.sub(r"[^A-Za-z0-9_]", "_", param).upper()
+    return name if SYMBOL_RE.fullmatch(name) else f"D_{name}"
