@@ -19,17 +19,21 @@ PREDICATES = ("eq", "ne", "lt", "le", "gt", "ge")
 LOGICAL = ("and", "or", "xor")
 
 
+def _boolean_of_two(types, booleans: bool) -> tuple[TensorType]:
+    """The broadcast shape of two operands of one element type (i1 if `booleans`), as i1."""
+    a, b = tensor(types[0], "lhs"), tensor(types[1], "rhs")
+    elem = same_element((a, b))
+    if booleans and elem != i1:
+        fail(f"operands must be boolean (i1), found {a} and {b}")
+    return (TensorType(broadcast_shapes(a.shape, b.shape), i1),)
+
+
 class CompareOp(OpDef):
     name, summary = "llm.compare", "lhs <predicate> rhs elementwise, broadcast, as booleans"
     operand_names = ("lhs", "rhs")
     attrs = {"predicate": Attr("str", choices=PREDICATES)}
     traits = frozenset({"pure", "elementwise"})
-
-    @staticmethod
-    def infer(types, attrs):
-        a, b = tensor(types[0], "lhs"), tensor(types[1], "rhs")
-        same_element((a, b))
-        return (TensorType(broadcast_shapes(a.shape, b.shape), i1),)
+    infer = staticmethod(lambda types, attrs: _boolean_of_two(types, booleans=False))
 
 
 class LogicalOp(OpDef):
@@ -37,14 +41,7 @@ class LogicalOp(OpDef):
     operand_names = ("lhs", "rhs")
     attrs = {"op": Attr("str", choices=LOGICAL)}
     traits = frozenset({"pure", "elementwise"})
-
-    @staticmethod
-    def infer(types, attrs):
-        a, b = tensor(types[0], "lhs"), tensor(types[1], "rhs")
-        for t, what in ((a, "lhs"), (b, "rhs")):
-            if t.element != i1:
-                fail(f"{what} must be boolean (i1), found {t}")
-        return (TensorType(broadcast_shapes(a.shape, b.shape), i1),)
+    infer = staticmethod(lambda types, attrs: _boolean_of_two(types, booleans=True))
 
 
 class NotOp(OpDef):
