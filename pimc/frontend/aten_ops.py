@@ -15,6 +15,7 @@ import torch
 from pimc.frontend.fx_import import FxImporter, UnsupportedOp
 from pimc.frontend.hf_attention import OP as HF_ATTENTION
 from pimc.ir import TensorType
+from pimc.ir.types import ELEMENT_TYPES
 from pimc.ir.symbolic import as_dim, dims_equal
 
 aten = torch.ops.aten
@@ -86,9 +87,12 @@ def _operand(im, arg, like):
     if im.is_tensor(arg):
         return im.value(arg)
     value = im.scalar(arg)
-    if not isinstance(value, (int, float)):
-        raise UnsupportedOp(f"arithmetic with the symbolic scalar {value} as a tensor operand")
-    return im.constant_like(float(value), like.type)
+    if isinstance(value, (int, float)):
+        return im.constant_like(float(value), like.type)
+    # a symbolic length (HF's cache_position = arange(T) + S): a one-element ramp from it
+    ramp = im.b.op("llm.arange", result_type=TensorType((1,), ELEMENT_TYPES["i64"]), start=value)
+    scalar = im.b.op("llm.reshape", ramp, result_type=TensorType((), ramp.type.element))
+    return _with_element(im, scalar, like.type.element)
 
 
 def _binary(op_name):
@@ -101,6 +105,12 @@ def _binary(op_name):
             rhs = im.b.op("llm.mul", rhs, im.constant_like(alpha, rhs.type))
         return _cast_to(im, node, im.b.op(op_name, lhs, rhs))
     return convert
+
+
+def _with_element(im, v, element):
+    if v.type.element == element:
+        return v
+    return im.b.op("llm.cast", v, result_type=v.type.with_element(element))
 
 
 def _cast_to(im, node, v):
@@ -268,17 +278,6 @@ def _embedding(im, node):
     return im.b.op("llm.embedding", im.value(node.args[1]), im.value(node.args[0]))
 
 
-@rule(aten.index.Tensor)
-def _index(im, node):
-    indices = node.args[1]
-    picked = [i for i, a in enumerate(indices) if a is not None]
-    if len(picked) != 1:
-        raise UnsupportedOp(f"aten.index.Tensor with {len(picked)} index tensors at node "
-                            f"{node.name}; pimc supports one (numpy.take)")
-    axis = picked[0]
-    return im.b.op("llm.take", im.value(node.args[0]), im.value(indices[axis]), axis=axis)
-
-
 @rule(aten.topk.default)
 def _topk(im, node):
     x = im.value(node.args[0])
@@ -327,3 +326,7 @@ def convert(im: FxImporter, node: torch.fx.Node):
             f"{', '.join(sorted(map(str, RULES)))}. Hint: add a rule in pimc/frontend/aten_ops.py "
             "(or keep the op whole by removing it from the decomposition table)")
     return fn(im, node)
+
+
+# rules that live in their own module register on import (it imports this one)
+from pimc.frontend import aten_mask_ops  # noqa: E402,F401

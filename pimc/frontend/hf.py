@@ -98,6 +98,9 @@ class _Decode(torch.nn.Module):
     def forward(self, input_ids, position_ids, attention_mask, past_keys, past_values):
         from transformers import DynamicCache
         cache = DynamicCache(ddp_cache_data=list(zip(past_keys, past_values)))
+        # the mask covers past and new tokens; models that build their own masks (Falcon,
+        # GPT-J) never tie its length symbol to the cache's, so tie it here
+        torch._check(attention_mask.shape[-1] == past_keys[0].shape[2] + input_ids.shape[1])
         out = self.model(input_ids=input_ids, position_ids=position_ids,
                          attention_mask=attention_mask, past_key_values=cache, use_cache=True)
         layers = out.past_key_values.layers
