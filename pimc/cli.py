@@ -201,7 +201,7 @@ def models(format: Annotated[str, typer.Option("--format", help="text or json")]
         return
     for r in rows:
         params = f"{r['published_params'] / 1e9:.2f}B" if r["published_params"] else "-"
-        typer.echo(f"{r['name']:<14} {r['family']:<8} {r['layers']:>3} layers  {params:>8}  "
+        typer.echo(f"{r['name']:<14} {r['family']:<11} {r['layers']:>3} layers  {params:>8}  "
                    f"{r['source']}")
 
 

@@ -59,6 +59,15 @@ def open_checkpoint(path: str | Path) -> Checkpoint:
                     "save_pretrained folder (config.json and *.safetensors)")
 
 
+def checkpoint_config(path: str | Path):
+    """The HF config of a checkpoint, without reading its tensors."""
+    from transformers import AutoConfig
+    path = Path(path)
+    if path.suffix == ".gguf":
+        return gguf_config(GGUFFile(path))
+    return AutoConfig.from_pretrained(path)
+
+
 def gguf_checkpoint(path: Path) -> Checkpoint:
     gguf = GGUFFile(path)
     config = gguf_config(gguf)

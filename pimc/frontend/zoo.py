@@ -22,7 +22,7 @@ _TINY = dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_
 @dataclass(frozen=True)
 class ZooModel:
     name: str
-    family: str  # transformers architecture: llama, qwen2, gpt2, mixtral, opt
+    family: str  # transformers model_type: llama, qwen2, gpt2, mixtral, opt, gemma3_text
     config: dict = field(default_factory=dict)
     source: str = ""  # where the numbers come from
     published_params: float | None = None  # parameter count the source reports
@@ -35,29 +35,31 @@ class ZooModel:
         return self.name.endswith("-tiny")
 
     def hf_config(self, **overrides):
-        import transformers
-        cls = {"llama": transformers.LlamaConfig, "qwen2": transformers.Qwen2Config,
-               "gpt2": transformers.GPT2Config, "mixtral": transformers.MixtralConfig,
-               "opt": transformers.OPTConfig}[self.family]
-        return cls(**{**self.config, **overrides})
+        """The transformers config: this entry's values, or its checkpoint's (pretrained)."""
+        from transformers import AutoConfig
+        if not self.package:
+            return AutoConfig.for_model(self.family, **{**self.config, **overrides})
+        from pimc.frontend.checkpoint import checkpoint_config
+        from pimc.frontend.pretrained import checkpoint_path
+        cfg = checkpoint_config(checkpoint_path(self))
+        for key, value in overrides.items():
+            setattr(cfg, key, value)
+        return cfg
 
     def layers(self) -> int:
-        if self.package:
+        if self.package:  # without reading (or, for Gemma 3, assembling) the checkpoint
             return self.config["num_hidden_layers"]
         cfg = self.hf_config()
         return cfg.num_hidden_layers
 
     def build(self, layers: int | None = None, device: str | None = None, seed: int = 0):
         """The HF model: seeded random weights, or parameters on `device` ("meta": none)."""
-        import transformers
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
         overrides = {} if layers is None else {_layer_key(self.family): layers}
         cfg = self.hf_config(**overrides)
-        cls = {"llama": transformers.LlamaForCausalLM, "qwen2": transformers.Qwen2ForCausalLM,
-               "gpt2": transformers.GPT2LMHeadModel, "mixtral": transformers.MixtralForCausalLM,
-               "opt": transformers.OPTForCausalLM}[self.family]
         torch.manual_seed(seed)
         with torch.device(device or "cpu"):
-            model = cls(cfg)
+            model = MODEL_FOR_CAUSAL_LM_MAPPING[type(cfg)](cfg)
         return model.eval()
 
 
