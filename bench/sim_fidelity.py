@@ -8,7 +8,7 @@ there, and --full is passed to every section (DRAMsim3's has only its three trac
 
     python bench/sim_fidelity.py [--full] [--only dramsim3,...]
 
-The DRAMsim3 section runs its three reference traces (/work/shared/reference/dramsim3/:
+The DRAMsim3 section runs its three reference traces (tests/fixtures/reference/dramsim3/:
 gen_traces.py, results_subset.csv) on HBM2 with `--frontend dramsim3` and compares cycles,
 bandwidth and average read latency (issue 7: within 5%, 5% and 10%; 2% is the target), plus the
 command counts, and re-verifies every command log with the independent checker.
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-DRAMSIM3 = Path("/work/shared/reference/dramsim3")
+DRAMSIM3 = Path(__file__).parents[1] / "tests/fixtures/reference/dramsim3"
 
 
 def error(pimsim: float, reference: float) -> float:
@@ -72,7 +72,7 @@ def dramsim3_section(full: bool) -> dict:
 # name -> section function(full) -> {"rows": [...], "bounds": {metric: max |error|}, ...}
 SECTIONS = {"dramsim3": dramsim3_section}
 
-PIMSIM = Path("/work/shared/reference/pimsim")
+PIMSIM = Path(__file__).parents[1] / "tests/fixtures/reference/pimsim"
 
 
 def pimsimulator_section(full: bool) -> dict:

@@ -1,6 +1,6 @@
 """The AttAcc section of bench/sim_fidelity.py: pimsim's HBM3-PIM decode-attention kernels
 (`--layout attacc`) against AttAcc's Ramulator-measured cycles in
-/work/shared/reference/attacc_hbm3pim_subset.csv.
+tests/fixtures/reference/attacc/attacc_hbm3pim_subset.csv.gz.
 
 Sample (default): a fixed, evenly spaced choice of L in each (placement, power constraint, head
 configuration) stratum: 40 rows for BA and BG, 14 for BUFFER (its kernels are 8x longer), so
@@ -12,11 +12,12 @@ command log of the shortest kernel of every placement x power (channels never sh
 from __future__ import annotations
 
 import csv
+import gzip
 import statistics
 from multiprocessing import Pool
 from pathlib import Path
 
-CSV = Path("/work/shared/reference/attacc_hbm3pim_subset.csv")
+CSV = Path(__file__).parents[1] / "tests/fixtures/reference/attacc/attacc_hbm3pim_subset.csv.gz"
 PER_STRATUM = {"BA": 40, "BG": 40, "BUFFER": 14}
 TARGET_MEDIAN, BOUND_MAX = 0.05, 0.15
 
@@ -63,7 +64,8 @@ def _run(job):
 
 
 def run(full: bool, metric, processes: int | None = None) -> dict:
-    rows = sample(list(csv.DictReader(open(CSV))), full)
+    with gzip.open(CSV, "rt", newline="") as f:
+        rows = sample(list(csv.DictReader(f)), full)
     checked, jobs = set(), []
     for i, r in enumerate(rows):
         key = (r["pim_type"], r["power_constraint"])

@@ -1,8 +1,9 @@
 """pimsim's simulation speed on DRAMsim3's reference traces, beside DRAMsim3's.
 
-The three traces of /work/shared/reference/dramsim3/results_subset.csv (stream_read, random_read,
-row_conflict; 200,000 requests each, from its gen_traces.py) run on HBM2 with the dramsim3 front
-end, which reproduces DRAMsim3's cycle count. Speed is simulated cycles per wall second:
+The three traces of tests/fixtures/reference/dramsim3/results_subset.csv (stream_read,
+random_read, row_conflict; 200,000 requests each, from its gen_traces.py) run on HBM2 with the
+dramsim3 front end, which reproduces DRAMsim3's cycle count. Speed is simulated cycles per wall
+second:
 
 - in process: reading the trace file and simulating it (`read_trace` + `run_trace`), numba's
   machine code already loaded; the median of RUNS runs. This is the figure the issue's bar
@@ -28,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REFERENCE = Path("/work/shared/reference/dramsim3")
+REFERENCE = Path(__file__).parents[1] / "tests/fixtures/reference/dramsim3"
 RESULTS = Path(__file__).parent / "results"
 WORKLOADS = ("stream_read", "random_read", "row_conflict")
 RUNS = 5

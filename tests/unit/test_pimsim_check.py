@@ -12,7 +12,7 @@ import pytest
 from pimc.runtime.pimsim import Trace, get_spec, run_trace
 from pimc.runtime.pimsim.check import DEPTH, LOG_FIELDS, check_log
 
-LINE = 64  # bytes per request, as in /work/shared/reference/dramsim3/gen_traces.py
+LINE = 64  # bytes per request, as in tests/fixtures/reference/dramsim3/gen_traces.py
 SPAN = 1 << 30
 
 

@@ -1,5 +1,5 @@
 """pimsim's DRAM engine: hand-computed command timing on HBM2 (DRAMsim3's HBM2_8Gb_x128:
-/work/shared/reference/dramsim3/hbm2_8gb_x128.md), DRAMsim3's own results on its reference
+tests/fixtures/reference/dramsim3/hbm2_8gb_x128.md), DRAMsim3's own results on its reference
 traces, the front ends, and bad input."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pimc.errors import PimcError, UnknownNameError
 from pimc.runtime.pimsim import (DRAM_RULES, Trace, TraceError, get_spec, parse_trace, read_trace,
                                  run_trace)
 
-REFERENCE = Path("/work/shared/reference/dramsim3")
+REFERENCE = Path(__file__).parents[1] / "fixtures" / "reference" / "dramsim3"
 HBM2 = get_spec("hbm2")
 P = HBM2.derived_params  # tRCD 14, tRP 14, CL 14, nBL 2, tRFC 260, tFAW 30, tREFI 3900
 

@@ -1,4 +1,4 @@
-"""pimsim.hbmpim: Samsung HBM-PIM kernels against PIMSimulator (/work/shared/reference/pimsim/):
+"""pimsim.hbmpim: Samsung HBM-PIM kernels against PIMSimulator (tests/fixtures/reference/pimsim/):
 the ADD and RELU command traces row for row, kernel cycles of results_subset.csv, the checker on
 the logs, functional results against numpy, the mode machine, the CLI and bad input."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pimc.runtime.pimsim.check import check_log
 from pimc.runtime.pimsim.hbmpim import compare_trace, pimsim_spec, run_kernel
 from pimc.runtime.pimsim.hbmpim_pim import program
 
-REFERENCE = Path("/work/shared/reference/pimsim")
+REFERENCE = Path(__file__).parents[1] / "fixtures" / "reference" / "pimsim"
 SPEC = pimsim_spec()
 
 

@@ -19,7 +19,7 @@ PRESET_NAMES = ["attacc-bank", "attacc-bg", "attacc-buffer", "duplex", "gpu-a100
                 "hbm-pim", "neupims", "npu-only", "npu-pim-naive"]
 
 # A roofline-only system: one HBM2 stack laid out as DRAMsim3's HBM2_8Gb_x128 (8 x 128-bit
-# channels at 2 Gb/s = 256 GB/s, /work/shared/reference/dramsim3/hbm2_8gb_x128.md).
+# channels at 2 Gb/s = 256 GB/s, tests/fixtures/reference/dramsim3/hbm2_8gb_x128.md).
 MINIMAL = """\
 name = "mine"
 description = "a test system"
@@ -99,7 +99,7 @@ def test_neupims_matches_hand_computation():
 
 
 def test_neupims_timing_is_dramsim3_hbm2():
-    """The values of /work/shared/reference/dramsim3/hbm2_8gb_x128.md, so that a cycle-level
+    """The values of tests/fixtures/reference/dramsim3/hbm2_8gb_x128.md, so that a cycle-level
     simulator fed this target can match DRAMsim3's results."""
     m = get_target("neupims").memory
     expected = dict(tCK_ns=1.0, CL=14, CWL=4, tRCD=14, tRCDWR=14, tRP=14, tRAS=34, tRC=48,
