@@ -66,10 +66,10 @@ class Roofline(CostModel):
     between memories; what a change of device adds is pushing the activation through the
     channel into the other device's operand path, or reading a result back through it:
     AttAcc's WRGB writes the query vector from the host into the PIM GEMV buffers
-    (/work/shared/reference/ATTACC.md §3), HBM-PIM broadcasts inputs into its GRF registers
-    with channel writes (/work/shared/reference/pimsim/PIMSIM.md), and results return as
-    ordinary reads. The producer's own write and the consumer's own read of DRAM are already in
-    their op costs, so they are not counted again here.
+    (tests/fixtures/reference/attacc/ATTACC.md §3), HBM-PIM broadcasts inputs into its GRF
+    registers with channel writes (tests/fixtures/reference/pimsim/PIMSIM.md), and results
+    return as ordinary reads. The producer's own write and the consumer's own read of DRAM are
+    already in their op costs, so they are not counted again here.
     """
 
     name = "roofline"

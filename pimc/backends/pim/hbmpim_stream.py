@@ -5,7 +5,7 @@ Here, in the backend, so that `pimc compile -t hbm-pim --emit pim-cmds` prints t
 that runtime/pimsim/hbmpim.py runs cycle by cycle (runtime imports backends, not the reverse).
 Every PIM channel receives the same stream (PIMSIM.md §8), so one channel's is the kernel's.
 
-Sequences: /work/shared/reference/pimsim/PIMSIM.md §6 (park in, SB->HAB, CRF programming,
+Sequences: tests/fixtures/reference/pimsim/PIMSIM.md §6 (park in, SB->HAB, CRF programming,
 HAB->HAB_PIM, compute groups with barriers, HAB_PIM->HAB, HAB->SB, park out), §6.1-6.3 (data
 layout, tiling), §3 (CRF instructions), §4 (mode and register rows). A transaction is one 32-byte
 READ or WRITE; the controller makes the ACTs and PREs. `tag` is PIMSimulator's own (its trace

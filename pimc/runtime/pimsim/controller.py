@@ -1,6 +1,6 @@
 """One memory controller's decisions, as numba functions over integer arrays.
 
-Each controller behaves as DRAMsim3's (/work/shared/reference/dramsim3/DRAMSIM3.md §2): a read
+Each controller behaves as DRAMsim3's (tests/fixtures/reference/dramsim3/DRAMSIM3.md §2): a read
 queue and a write buffer feed per-bank command queues, one request per cycle; commands issue
 FR-FCFS from the bank queues, visited round-robin; a row miss may precharge only from the head of
 its bank queue, and only once no row hit waits behind it or the open row has served

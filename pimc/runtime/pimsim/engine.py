@@ -6,7 +6,7 @@ jumps to the earliest such cycle over all controllers and the front end; idle cy
 ticked. A tick in an idle cycle would change nothing (every decision reads only state that
 changes at events), so the jump is exact.
 
-Front ends. `dramsim3` replays DRAMsim3's trace CPU (/work/shared/reference/dramsim3/DRAMSIM3.md
+Front ends. `dramsim3` replays DRAMsim3's trace CPU (tests/fixtures/reference/dramsim3/DRAMSIM3.md
 §2): each cycle, after the memory ticks, it offers the next request in file order if its issue
 cycle has come; a full queue blocks it and everything behind it; at most one request per cycle;
 writes are posted (done one cycle after acceptance); the phantom end-of-file read is offered once,

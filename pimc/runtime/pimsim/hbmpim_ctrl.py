@@ -10,7 +10,7 @@ for command only with these policies, which the engine's scheduler does not have
 itself comes from the same spec (`hbm2-pim` preset's parameters), and the command log has the
 engine's LOG_FIELDS, so check.py verifies it against the declarative table.
 
-Facts restated from /work/shared/reference/pimsim/PIMSIM.md (§1 timing, §4 modes, §5 timing of
+Facts restated from tests/fixtures/reference/pimsim/PIMSIM.md (§1 timing, §4 modes, §5 timing of
 PIM commands, §8 cycles) and the two reference traces:
 - Column commands issued while the rank is in HAB / HAB_PIM appear one cycle later in the trace
   (a WR and an ACT printed in one cycle at 360; ACT -> first RD 15 = tRCDRD 14 + 1). The log

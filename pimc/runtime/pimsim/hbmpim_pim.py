@@ -1,7 +1,7 @@
 """Samsung HBM-PIM's device side: the SB / HAB / HAB_PIM mode machine of one pseudo-channel,
 its CRF program and its 8 PIM blocks (16-lane fp16 SIMD, GRF_A / GRF_B), with data.
 
-Facts from /work/shared/reference/pimsim/PIMSIM.md §2 (blocks, registers), §3 (instruction set,
+Facts from tests/fixtures/reference/pimsim/PIMSIM.md §2 (blocks, registers), §3 (instruction set,
 auto-indexing, NOP / JUMP / EXIT), §4 (modes, special rows, register space) and the traces
 (how instructions and mode events are printed). Every channel of a kernel receives the same
 command stream, so one Device holds the data of all C channels (leading axis) and executes each

@@ -1,11 +1,11 @@
 """Memory presets for pimsim, every number cited, and `spec_from_target` for a pimc target's
 `[memory]`. Sources, by short name:
 
-  [dramsim3]  /work/shared/reference/dramsim3/hbm2_8gb_x128.md: DRAMsim3's configs/
+  [dramsim3]  tests/fixtures/reference/dramsim3/hbm2_8gb_x128.md: DRAMsim3's configs/
               HBM2_8Gb_x128.ini and the values DRAMsim3 derives from it (commit 2981759)
-  [attacc]    /work/shared/reference/ATTACC.md: AttAcc's Ramulator2 HBM3-PIM (§2 organisation,
-              timing and address mapping)
-  [pimsim]    /work/shared/reference/pimsim/PIMSIM.md: Samsung PIMSimulator's HBM2 device
+  [attacc]    tests/fixtures/reference/attacc/ATTACC.md: AttAcc's Ramulator2 HBM3-PIM
+              (§2 organisation, timing and address mapping)
+  [pimsim]    tests/fixtures/reference/pimsim/PIMSIM.md: Samsung PIMSimulator's HBM2 device
               ini/HBM2_samsung_2M_16B_x64.ini and system_hbm_64ch.ini (§1), PIM units (§2)
   [energy]    scale-snu/attacc_simulator src/config.py ENERGY_TABLE, DRAM from FGDRAM (O'Connor
               et al., MICRO'17): 0.11 ACT + 0.44 cell + 1.01 + 1.23 core + 0.5 TSV + 0.3 interposer

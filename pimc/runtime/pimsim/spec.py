@@ -110,7 +110,7 @@ class TimingRule:
 
 
 # The plain-DRAM rules, as (level, prev, next, formula[, window][, "sibling"]). The formulas are
-# DRAMsim3's src/timing.cc derivations, restated in /work/shared/reference/dramsim3/
+# DRAMsim3's src/timing.cc derivations, restated in tests/fixtures/reference/dramsim3/
 # hbm2_8gb_x128.md ("Command-to-command minimum gaps"); RL = AL + CL and WL = AL + CWL.
 DRAM_RULES = (
     ("bank", "ACT", "ACT", "tRC"),
@@ -140,9 +140,9 @@ DRAM_RULES = (
     ("rank", "REF", "REF", "tRFC"),
 )
 
-# AttAcc's HBM3-PIM command set, appended after the five DRAM commands (/work/shared/reference/
-# ATTACC.md §3). Scope is the level whose rules the command is checked against (Ramulator 2's
-# node path stops there). A command's address is its request's (a bank of pCH 0, as AttAcc's
+# AttAcc's HBM3-PIM command set, appended after the five DRAM commands (tests/fixtures/reference/
+# attacc/ATTACC.md §3). Scope is the level whose rules the command is checked against (Ramulator
+# 2's node path stops there). A command's address is its request's (a bank of pCH 0, as AttAcc's
 # traces give it) and `banks` says what it acts on: ACTAB/MACAB are checked down the path to bank
 # 0 but act on every bank of the channel, PREA only against channel rules; MACSB and ACTSB/PRESB
 # address bank b of bank group 0, rank 0 and stand for bank b of every bank group; MACPB and
@@ -246,7 +246,7 @@ def build_rules(rows, params: dict[str, int]) -> tuple[TimingRule, ...]:
 @dataclass(frozen=True, slots=True)
 class Controller:
     """The memory controller's queues and policies (defaults: DRAMsim3 on HBM2_8Gb_x128,
-    /work/shared/reference/dramsim3/hbm2_8gb_x128.md "System / controller")."""
+    tests/fixtures/reference/dramsim3/hbm2_8gb_x128.md "System / controller")."""
 
     read_queue: int = 32  # trans_queue_size
     write_buffer: int = 32  # DRAMsim3 gives the write buffer the same size

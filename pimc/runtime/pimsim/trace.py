@@ -1,5 +1,5 @@
 """DRAMsim3-format memory traces: one request per line, `<hex byte address> <READ|WRITE> <cycle>`
-(/work/shared/reference/dramsim3/DRAMSIM3.md §2), e.g. `0x00001fc0 READ 127`. Blank lines are
+(tests/fixtures/reference/dramsim3/DRAMSIM3.md §2), e.g. `0x00001fc0 READ 127`. Blank lines are
 skipped. A bad line is one error naming file:line."""
 from __future__ import annotations
 
