@@ -1,7 +1,7 @@
 """pimc: a compiler from LLM graphs to NPU + processing-in-memory hardware."""
 __version__ = "0.1.0"
 
-from pimc import targets  # noqa: E402  (DESIGN §8: presets and TOML hardware descriptions)
+from pimc import targets  # noqa: E402  (architecture.md §9: presets and TOML hardware descriptions)
 from pimc.api import Program, compile, load  # noqa: E402
 from pimc.errors import PimcError  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""`pimc.compile()` and `Program`: the public entry points (DESIGN §8)."""
+"""`pimc.compile()` and `Program`: the public entry points (architecture.md §9)."""
 from __future__ import annotations
 
 import sys

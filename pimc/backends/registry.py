@@ -17,7 +17,7 @@ from pimc.errors import PimcError, UnknownNameError
 GROUP = "pimc.backends"
 
 # The reference backend that runs a Program for real (Program.__call__, `pimc run`, the demo,
-# torch.compile); DESIGN §6 makes numba-cpu the reference semantics.
+# torch.compile); architecture.md §7 makes numba-cpu the reference semantics.
 EXECUTING_DEFAULT = "numba-cpu"
 
 

@@ -94,7 +94,7 @@ class Attr:
         return self.default is _REQUIRED
 
 
-# Attributes that passes may set on any op (DESIGN §3): placement, cost, KV policy, sub-batch.
+# Attributes that passes may set on any op (architecture.md §3): placement, cost, KV policy, sub-batch.
 COMMON_ATTRS: dict[str, Attr] = {
     "device": Attr("device", None), "cost": Attr("cost", None),
     "kv": Attr("dict", None), "subbatch": Attr("int", None),

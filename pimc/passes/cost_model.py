@@ -15,7 +15,7 @@ Models live in `COST_MODELS` (name -> factory taking the `Target`):
 
   * `roofline`: the analytic model below.
   * `sim`: PIM decode attention and GEMV timed by pimc's cycle-level simulator (runtime/pimsim,
-    DESIGN §7), memoised per (kernel, shape, target); everything else by the roofline. It lives
+    architecture.md §8), memoised per (kernel, shape, target); everything else by the roofline. It lives
     in pimc.runtime.pimsim.sim_cost and is registered here by name (EXTERNAL_MODELS).
 """
 from __future__ import annotations
@@ -95,7 +95,7 @@ COST_MODELS.register("roofline", lambda: Roofline)
 
 # Models defined outside this layer, as "module:attribute" like a plug-in's entry point. The
 # simulator-backed model runs pimsim, which lives in pimc.runtime, and passes must not depend on
-# runtime (DESIGN §2 layering). Naming it by a string keeps the dependency pointing from runtime
+# runtime (architecture.md §2 layering). Naming it by a string keeps the dependency pointing from runtime
 # to passes, imports the simulator only when the model is used, and leaves one registry that
 # every place resolving a model by name (place-devices' options, pimc analyze, the API) reads.
 # (An importlib.metadata entry-point group, as backends use, would need a reinstall to see a new

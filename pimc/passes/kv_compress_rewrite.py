@@ -61,7 +61,7 @@ def _check_context(site: Site, n: Dim, count: Dim, sinks: int, window: Dim) -> N
 
 
 def record(site: Site, **params) -> None:
-    """Merge what was done into the attention's `kv` attribute (DESIGN §3): which attention
+    """Merge what was done into the attention's `kv` attribute (architecture.md §3): which attention
     reads a compressed cache, and how, for the cost model and the runtimes."""
     att = site.attention
     old = att.attributes.get("kv")

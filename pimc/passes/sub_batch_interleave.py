@@ -14,7 +14,7 @@ makes the split explicit in the IR, for a scheduler to overlap the two:
     (a present KV cache: concat(past, new) along the sequence) becomes that concat of the joined
     operands: the whole past cache with the new rows appended, never a copy of the past. The
     signature and the results are unchanged.
-  * Every op of sub-batch k carries `subbatch = k` (the common attribute of DESIGN §3). Ops that
+  * Every op of sub-batch k carries `subbatch = k` (the common attribute of architecture.md §3). Ops that
     do not depend on the batch (weight handles, constants) are shared and carry none; nor do the
     joins, which serve every sub-batch.
   * Order: each sub-batch's ops are cut into phases (a run of non-PIM ops, then a run of PIM

@@ -1,4 +1,4 @@
-"""analyze-intensity: hand-checked flops, bytes and Op/B (DESIGN §4, issue 6).
+"""analyze-intensity: hand-checked flops, bytes and Op/B (architecture.md §5, issue 6).
 
 Every expected figure is computed here from the model's shape, not read back from pimc.
 """

@@ -1,4 +1,4 @@
-"""Core code never names a built-in backend (DESIGN §6): it reads capabilities, asks the registry
+"""Core code never names a built-in backend (architecture.md §7): it reads capabilities, asks the registry
 for its default or for the backend that provides a stage, and so treats a pip-installed backend
 exactly like a built-in one.
 

@@ -11,7 +11,7 @@ def _devices(prog, func="decode"):
 
 
 def test_default_target_places_every_op_and_the_program_still_runs():
-    prog = pimc.compile("llama-tiny")  # DESIGN §8 defaults: target neupims, backend numba-cpu
+    prog = pimc.compile("llama-tiny")  # architecture.md §9 defaults: target neupims, backend numba-cpu
     ops = [op for op in prog.ir.func("decode").body.ops if op.name != "func.return"]
     assert all("device" in op.attributes for op in ops)
     assert prog.ir.attributes["pimc.target"].value == "neupims"

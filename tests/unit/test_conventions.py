@@ -1,4 +1,4 @@
-"""Project conventions (DESIGN.md §2, §4, §9) that code review alone would let slip."""
+"""Project conventions (architecture.md §2, §5, §10) that code review alone would let slip."""
 from __future__ import annotations
 
 import ast

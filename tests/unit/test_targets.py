@@ -73,7 +73,7 @@ def test_preset_loads_with_sane_devices(name):
 
 @pytest.mark.parametrize("name", PRESET_NAMES)
 def test_every_number_in_a_preset_cites_its_source(name):
-    """DESIGN §5: a number without a `# source:` comment is a number nobody can check."""
+    """architecture.md §6: a number without a `# source:` comment is a number nobody can check."""
     text = (PRESETS / f"{name}.toml").read_text()
     numbers = [line for line in text.splitlines()
                if re.match(r"^\s*\w+\s*=\s*[-+]?\d", line)]

@@ -1,4 +1,4 @@
-"""npusim: timing of the NPU beside the memory (DESIGN.md §7), weight-stationary systolic arrays
+"""npusim: timing of the NPU beside the memory (architecture.md §8), weight-stationary systolic arrays
 with double-buffered SRAM, loads bound by the memory's bandwidth, and vector units.
 
     from pimc.runtime.npusim import gemm_time, vector_time, op_time

@@ -1,4 +1,4 @@
-"""pimsim: an event-driven, cycle-level DRAM (+ PIM) simulator. DESIGN.md §7.
+"""pimsim: an event-driven, cycle-level DRAM (+ PIM) simulator. architecture.md §8.
 
     from pimc.runtime.pimsim import run_trace, get_spec
     result = run_trace("stream.trace", memory="hbm2", frontend="dramsim3")

@@ -22,7 +22,7 @@ from pimc.runtime.system.schedule import Task
 from pimc.runtime.system.step_cost import StepCost
 from pimc.targets import Target
 
-SUB_BATCH_ATTR = "subbatch"  # set by sub-batch-interleave (DESIGN §3)
+SUB_BATCH_ATTR = "subbatch"  # set by sub-batch-interleave (architecture.md §3)
 # Device kinds whose traffic does not cross the HBM's external interface: Logic-PIM reads the
 # banks through the TSVs (Duplex §4), the host its own memory.
 EXTERNAL_EXEMPT = ("logic-pim", "cpu")
