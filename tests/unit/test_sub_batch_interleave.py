@@ -33,12 +33,14 @@ def run_pipeline(module, pipeline: str):
 
 
 def decode_inputs(batch: int, past: int = 5, seed: int = 0) -> list[np.ndarray]:
-    """Token ids, their positions (after `past` cached tokens) and random past K/V caches, in
-    @decode's argument order: ids, positions, keys of each layer, values of each layer."""
+    """Token ids, their positions (after `past` cached tokens), the attention mask and random
+    past K/V caches, in @decode's argument order: ids, positions, mask, keys of each layer,
+    values of each layer."""
     rng = np.random.default_rng(seed)
     caches = [rng.standard_normal((batch, KV_HEADS, past, HEAD_DIM)).astype(np.float32)
               for _ in range(2 * LAYERS)]
-    return [rng.integers(0, VOCAB, (batch, 1)), np.full((batch, 1), past), *caches]
+    return [rng.integers(0, VOCAB, (batch, 1)), np.full((batch, 1), past),
+            np.ones((batch, past + 1), np.int64), *caches]
 
 
 @pytest.mark.parametrize("batch", [4, 3, 1])  # even, uneven, and an empty sub-batch 0
@@ -51,7 +53,7 @@ def test_llama_decode_outputs_unchanged_under_the_interpreter(llama, batch):
     for b, a in zip(before, after):
         # f32 GEMMs of B//2 rows round differently from B rows inside BLAS: at most an ulp or two
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
-    for past, present in zip(inputs[2:], after[1:]):  # the joined caches keep every past row
+    for past, present in zip(inputs[3:], after[1:]):  # the joined caches keep every past row
         assert np.array_equal(present[:, :, :5], past)
 
 
@@ -63,7 +65,7 @@ def test_llama_decode_split_and_order(llama):
     tagged = Counter(op.attr("subbatch") for op in ops if "subbatch" in op.attributes)
     per_batch = sum(1 for op in before.body.ops if op.name not in ("func.return", "llm.weight",
                                                                      "llm.constant"))
-    arguments = 6  # ids, positions and four caches, sliced once per sub-batch
+    arguments = 7  # ids, positions, the mask and four caches, sliced once per sub-batch
     assert tagged == {0: per_batch + arguments, 1: per_batch + arguments}
     shared = [op.name for op in ops if "subbatch" not in op.attributes]
     # joins: the logits, the four caches' new rows, and those rows appended to the past caches
@@ -230,8 +232,10 @@ def test_a_kivi_quantised_cache_splits_with_unchanged_outputs(llama):
                for op in split.func("decode").body.ops)
     rng = np.random.default_rng(7)
     ids = rng.integers(0, VOCAB, (4, 7))
-    _, *state = run(quant, "prefill", [ids, np.tile(np.arange(7), (4, 1))], llama.weights)
-    inputs = [rng.integers(0, VOCAB, (4, 1)), np.full((4, 1), 7), *state]
+    _, *state = run(quant, "prefill", [ids, np.tile(np.arange(7), (4, 1)),
+                                       np.ones((4, 7), np.int64)], llama.weights)
+    inputs = [rng.integers(0, VOCAB, (4, 1)), np.full((4, 1), 7), np.ones((4, 8), np.int64),
+              *state]
     before = run(quant, "decode", inputs, llama.weights)
     after = run(split, "decode", inputs, llama.weights)
     for b, a in zip(before, after):
