@@ -38,7 +38,7 @@ def test_compile_dumps_the_generated_driver(tmp_path, capsys):
                  "-o", str(out)]) == 0
     source = out.read_text()
     compile(source, str(out), "exec")  # it is Python
-    assert "def prefill(W, A, input_ids_0, position_ids_1, **dims):" in source
+    assert "def prefill(W, A, input_ids_0, position_ids_1, attention_mask_2, **dims):" in source
     assert "def decode(" in source and "K.attention(" in source
 
 
