@@ -79,8 +79,11 @@ class Executable:
                 handle = op.attr("handle")
                 if handle not in self.weights:
                     data = store[handle]
-                    self.weights[handle] = np.ascontiguousarray(
-                        data, dtype=np.float32 if data.dtype.kind in "fV" else data.dtype)
+                    # asarray, not ascontiguousarray, which makes a 0-d buffer 1-d (Gemma's
+                    # embed_scale)
+                    self.weights[handle] = np.asarray(
+                        data, dtype=np.float32 if data.dtype.kind in "fV" else data.dtype,
+                        order="C")
 
     def run(self, module: ModuleOp, func: str, inputs: Sequence) -> list[np.ndarray]:
         fn = function_for(module, func, inputs)
@@ -103,7 +106,7 @@ def _as_input(value, t: TensorType, what: str) -> np.ndarray:
             raise PimcError(f"{what} must be a float tensor ({t}), got dtype {array.dtype}")
         if isinstance(value, KVBuffer) and array.dtype == np.float32:
             return value  # a preallocated cache: the kernels take its strided view as is
-        return np.ascontiguousarray(array, dtype=np.float32)
+        return np.asarray(array, dtype=np.float32, order="C")
     if array.dtype.kind not in "iub":
         raise PimcError(f"{what} must be an integer tensor ({t}), got dtype {array.dtype}")
     return array.astype(want, copy=False)

@@ -154,7 +154,12 @@ def _index(v: Value, out: TensorType, loops: list[str]) -> str:
     lead = len(out.shape) - len(shape)
     idx = ["0" if d == 1 and out.shape[lead + k] != 1 else loops[lead + k]
            for k, d in enumerate(shape)]
-    return f"[{', '.join(idx)}]"
+    return _subscript(idx)
+
+
+def _subscript(idx: list[str]) -> str:
+    # a rank-0 array (Gemma's embedding normaliser is a 0-d buffer) is read as a[()], not a[]
+    return f"[{', '.join(idx)}]" if idx else "[()]"
 
 
 def _body(g: Group, read: dict[Value, str]) -> tuple[list[str], str]:
@@ -184,7 +189,7 @@ def loop_kernel(g: Group) -> tuple[str, str]:
         pad += "    "
     read = {v: f"a{n}{_index(v, out, loops)}" for n, v in enumerate(g.inputs)}
     body, last = _body(g, read)
-    lines += [pad + s for s in body] + [f"{pad}out[{', '.join(loops)}] = {last}"]
+    lines += [pad + s for s in body] + [f"{pad}out{_subscript(loops)} = {last}"]
     args = "".join(f", a{n}" for n in range(len(g.inputs)))
     return _named("ew", "@njit(cache=True)\ndef {name}(out" + args + "):\n", "\n".join(lines))
 
