@@ -8,7 +8,8 @@ with one query. Prefill work that placement put on PIM stays as llm ops.
 - `llm.linear` without bias on `pim` -> `pim.gemv`, row-tiled: W [N, K] in `units` blocks of
   ceil(N / units) output rows, one block per PIM unit, each stored at the PIM's element type.
   A block that does not fit its unit's share of the memory is an error naming the op.
-- `llm.attention` without mask on `pim` -> `pim.attention`, head-per-channel (AttAcc).
+- `llm.attention` on `pim`, without mask or with a key-padding mask, -> `pim.attention`,
+  head-per-channel (AttAcc).
 - Other ops on `pim` (llm.moe, llm.matmul over a cache, a linear with bias) stay llm ops: no
   PIM kernel generator handles them yet, and their backend rule still runs them.
 
@@ -56,7 +57,7 @@ class LowerToPim(Pass):
                     continue
                 if op.name == "llm.linear" and len(op.operands) == 2 and _one_row_each(op):
                     _replace(op, "pim.gemv", _gemv_layout(op, target))
-                elif op.name == "llm.attention" and len(op.operands) == 3 \
+                elif op.name == "llm.attention" and _key_mask_only(op) \
                         and op.operands[0].type.shape[2] == 1:  # one query: decode
                     memory = target.memory
                     _replace(op, "pim.attention", {
@@ -71,6 +72,12 @@ class LowerToPim(Pass):
             raise OptionError(f"pass 'lower-to-pim': target '{target.name}' has no in-bank PIM "
                               "with a bank organisation to lay data out over")
         return target
+
+
+def _key_mask_only(op: Operation) -> bool:
+    """No mask, or one that masks whole keys ([B, 1, 1, S]: HF's padding), which the
+    head-per-channel layout reads beside K and V."""
+    return len(op.operands) == 3 or all(d == 1 for d in op.operands[3].type.shape[1:-1])
 
 
 def _one_row_each(op: Operation) -> bool:

@@ -10,11 +10,16 @@ from pimc.frontend.hf import _Decode, _Prefill, kv_shape, prepared
 from pimc.frontend.torch_export import decompose
 
 
+DYN = {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}
+PREFILL_DYN = {"input_ids": DYN, "position_ids": DYN, "attention_mask": DYN}
+
+
 def _decode_inputs(model, b=2, s=3):
     layers = model.config.num_hidden_layers
     keys, values = (tuple(torch.zeros(kv_shape(model.config, b, s)) for _ in range(layers))
                     for _ in range(2))
-    return (torch.zeros((b, 1), dtype=torch.long), torch.full((b, 1), s), keys, values), layers
+    return (torch.zeros((b, 1), dtype=torch.long), torch.full((b, 1), s),
+            torch.ones((b, s + 1), dtype=torch.long), keys, values), layers
 
 
 def _export_decode(model, kv):
@@ -22,7 +27,8 @@ def _export_decode(model, kv):
     one = {0: Dim.DYNAMIC, 1: Dim.STATIC}
     with torch.no_grad():
         return torch.export.export(_Decode(model), args, dynamic_shapes={
-            "input_ids": one, "position_ids": one,
+            "input_ids": one, "position_ids": one,  # a named past length: the mask's is past + 1
+            "attention_mask": DYN if kv[2] is Dim.DYNAMIC else {0: kv[0], 1: kv[2] + 1},
             "past_keys": (kv,) * layers, "past_values": (kv,) * layers})
 
 
@@ -43,37 +49,34 @@ def test_mixtral_eager_experts_do_not_export_but_batched_mm_does():
     model = zoo.get("mixtral-tiny").build()
     ids = torch.zeros((2, 3), dtype=torch.long)
     pos = torch.arange(3).repeat(2, 1)
-    dyn = {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}
     with prepared(model):
         model.set_experts_implementation("eager")
         with pytest.raises(Exception, match="(?i)data-dependent|guard"), torch.no_grad():
-            torch.export.export(_Prefill(model), (ids, pos),
-                                dynamic_shapes={"input_ids": dyn, "position_ids": dyn})
+            torch.export.export(_Prefill(model), (ids, pos, torch.ones_like(ids)),
+                                dynamic_shapes=PREFILL_DYN)
         model.set_experts_implementation("batched_mm")
         with torch.no_grad():
-            ep = torch.export.export(_Prefill(model), (ids, pos),
-                                     dynamic_shapes={"input_ids": dyn, "position_ids": dyn})
+            ep = torch.export.export(_Prefill(model), (ids, pos, torch.ones_like(ids)),
+                                     dynamic_shapes=PREFILL_DYN)
     targets = {str(n.target) for n in decompose(ep).graph.nodes}
     assert "aten.bmm.default" in targets and not any("grouped_mm" in t for t in targets)
 
 
 def test_size_one_example_dims_get_specialised():
     model = zoo.get("llama-tiny").build()
-    dyn = {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}
     ids, pos = torch.zeros((1, 1), dtype=torch.long), torch.zeros((1, 1), dtype=torch.long)
     with prepared(model), torch.no_grad():
         with pytest.raises(Exception, match="(?i)specializ"):
-            torch.export.export(_Prefill(model), (ids, pos),
-                                dynamic_shapes={"input_ids": dyn, "position_ids": dyn})
+            torch.export.export(_Prefill(model), (ids, pos, torch.ones_like(ids)),
+                                dynamic_shapes=PREFILL_DYN)
 
 
-def test_sdpa_is_kept_whole_by_popping_it_from_the_decomposition_table():
+def test_attention_is_kept_whole_by_popping_it_from_the_decomposition_table():
     model = zoo.get("gpt2-tiny").build()
     ids = torch.zeros((2, 3), dtype=torch.long)
     pos = torch.arange(3).repeat(2, 1)
-    dyn = {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}
     with prepared(model), torch.no_grad():
-        ep = torch.export.export(_Prefill(model), (ids, pos),
-                                 dynamic_shapes={"input_ids": dyn, "position_ids": dyn})
+        ep = torch.export.export(_Prefill(model), (ids, pos, torch.ones_like(ids)),
+                                 dynamic_shapes=PREFILL_DYN)
     targets = [str(n.target) for n in decompose(ep).graph.nodes]
-    assert targets.count("aten.scaled_dot_product_attention.default") == model.config.n_layer
+    assert targets.count("pimc.attention.default") == model.config.n_layer

@@ -29,7 +29,7 @@ class GemvOp(OpDef):
 class PimAttentionOp(OpDef):
     name = "pim.attention"
     summary = "decode attention with K/V laid out head-per-channel (the llm.attention it lowers)"
-    operand_names = ("q", "k", "v")
+    operand_names = ("q", "k", "v", "mask?")  # the mask: HF's padding, [B, 1, 1, S]
     attrs = {"layout": Attr("str", "head-per-channel", choices=("head-per-channel",)),
              "channels": Attr("int"), "banks_per_channel": Attr("int"),
              **{key: AttentionOp.attrs[key] for key in ("causal", "scale", "window", "softcap")}}
