@@ -94,8 +94,9 @@ def _gather_nd(im, node, attrs):
                                 f"and a static index depth <= data's rank, found {indices.type}")
     row = None
     for axis in range(depth):
-        part = im.b.op("llm.slice", indices, axis=indices.type.rank - 1, start=axis, end=axis + 1)
-        part = _reshape(im, part, lead)
+        part = indices if depth == 1 else im.b.op(  # no identity slice: patterns look
+            "llm.slice", indices, axis=indices.type.rank - 1, start=axis, end=axis + 1)
+        part = _reshape(im, part, lead)  # through views, not slices (MoE expert ids)
         stride = product(data.type.shape[axis + 1:depth])
         if stride != 1:
             scalar = Known.of(np.array([stride], dtype=object), TensorProto.INT64)

@@ -182,10 +182,21 @@ def test_bottom_right_trilu_mask_becomes_causal_attention():
         assert np.abs(got - want).max() < 1e-5
 
 
-def test_top_left_mask_over_different_lengths_is_refused():
+def test_top_left_mask_over_different_lengths_stays_a_mask_and_matches_onnxruntime():
+    """PyTorch's top-left causal mask (Trilu without k over [T, S]) is not pimc's bottom-right
+    causal flag once the lengths differ: it imports as ops and stays attention's mask operand."""
+    model = _sdpa_graph(bottom_right=False)
     names = {"q": {0: "B", 2: "T"}, "k": {0: "B", 2: "S"}, "v": {0: "B", 2: "S"}}
-    with pytest.raises(UnsupportedOnnxOp, match="neither a splat nor a causal mask"):
-        import_onnx(_sdpa_graph(bottom_right=False), "sdpa", names)
+    module, store = import_onnx(model, "sdpa", names)
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((3, 2, n, 8)).astype(np.float32) for n in (4, 9, 9))
+    (want,) = ort.InferenceSession(model.SerializeToString()).run(None, {"q": q, "k": k, "v": v})
+    raised = _raised(module)
+    (attn,) = [op for op in raised.func("sdpa").body.ops if op.name == "llm.attention"]
+    assert not attn.attr("causal") and len(attn.operands) == 4
+    for m in (module, raised):
+        (got,) = run(m, "sdpa", [q, k, v], store)
+        assert np.abs(got - want).max() < 1e-5
 
 
 def test_opset17_rmsnorm_raises_and_matches_onnxruntime():
