@@ -69,11 +69,12 @@ class Program:
             all(isinstance(t, str) for t in input_ids) else None
         if texts is not None:
             return self._generate_text(texts, max_new_tokens, eos, isinstance(input_ids, str))
-        from pimc.runtime.generate import greedy
+        from pimc.runtime.generate import greedy, takes_attention_mask
         limit = self.ir.attributes.get("pimc.max_seq_len")
         return greedy(self.run, input_ids, max_new_tokens, eos,
                       limit.value if limit is not None else None,
-                      getattr(self.executable, "kv_buffer", None), lengths, pad_id)
+                      getattr(self.executable, "kv_buffer", None), lengths, pad_id,
+                      takes_attention_mask(self.ir))
 
     def _generate_text(self, texts: list[str], max_new_tokens: int, eos: int | None,
                        single: bool):
