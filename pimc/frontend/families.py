@@ -16,6 +16,9 @@ from pimc.errors import UnknownNameError
 _BASE = dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, intermediate_size=128, max_position_embeddings=128)
 _MOE = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)
+# A window shorter than the tests' 7-token prompt + 16 new tokens, so it drops keys.
+_WINDOW = dict(sliding_window=4)
+_LAYER_TYPES = dict(layer_types=["sliding_attention", "full_attention"])
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("llama", "LlamaConfig", "LlamaForCausalLM", _BASE),
-    Family("mistral", "MistralConfig", "MistralForCausalLM", {**_BASE, "sliding_window": None}),
+    Family("mistral", "MistralConfig", "MistralForCausalLM", {**_BASE, **_WINDOW}),
     Family("mixtral", "MixtralConfig", "MixtralForCausalLM",
            {**_BASE, "num_local_experts": 4, "num_experts_per_tok": 2}),
     Family("qwen2", "Qwen2Config", "Qwen2ForCausalLM", _BASE),
@@ -54,8 +57,12 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("qwen3_moe", "Qwen3MoeConfig", "Qwen3MoeForCausalLM",
            {**_BASE, **_MOE, "head_dim": 16, "norm_topk_prob": True}),
     Family("gemma", "GemmaConfig", "GemmaForCausalLM", {**_BASE, "head_dim": 16}),
-    Family("gemma2", "Gemma2Config", "Gemma2ForCausalLM", {**_BASE, "head_dim": 16}),
-    Family("gemma3", "Gemma3TextConfig", "Gemma3ForCausalLM", {**_BASE, "head_dim": 16}),
+    # soft caps low enough to bend random-weight scores and logits
+    Family("gemma2", "Gemma2Config", "Gemma2ForCausalLM",
+           {**_BASE, **_WINDOW, **_LAYER_TYPES, "head_dim": 16, "attn_logit_softcapping": 0.5,
+            "final_logit_softcapping": 0.5}),
+    Family("gemma3", "Gemma3TextConfig", "Gemma3ForCausalLM",
+           {**_BASE, **_WINDOW, **_LAYER_TYPES, "head_dim": 16}),
     Family("phi", "PhiConfig", "PhiForCausalLM",
            {**_BASE, "num_key_value_heads": 4, "partial_rotary_factor": 0.5}),
     Family("phi3", "Phi3Config", "Phi3ForCausalLM", _BASE),
@@ -77,8 +84,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
                 alibi=False, bias=False, max_position_embeddings=128)),
     Family("stablelm", "StableLmConfig", "StableLmForCausalLM",
            {**_BASE, "partial_rotary_factor": 0.25}),
-    Family("starcoder2", "Starcoder2Config", "Starcoder2ForCausalLM",
-           {**_BASE, "sliding_window": None}),
+    Family("starcoder2", "Starcoder2Config", "Starcoder2ForCausalLM", {**_BASE, **_WINDOW}),
     Family("olmo", "OlmoConfig", "OlmoForCausalLM", _BASE),
     Family("olmo2", "Olmo2Config", "Olmo2ForCausalLM", _BASE),
     Family("granite", "GraniteConfig", "GraniteForCausalLM",
