@@ -6,9 +6,9 @@ op), scaled_dot_product_attention as its math: q and k^T each scaled by sqrt(sca
 as reshape -> transpose -> reshape, GQA's shared kv heads repeated by unsqueeze -> expand ->
 reshape, an additive mask, softmax and a second matmul. The ONNX frontend imports a causal mask
 (which ONNX builds from Trilu over shape arithmetic) as one canonical expression over llm.arange,
-`min(relu(j - (i + S - T)), 1) * fill` (onnx_import._causal_mask); the attention pattern recognises
-that expression structurally and folds it into llm.attention's `causal` flag. Any other additive
-mask stays an explicit mask operand.
+`min(relu(j - (i + S - T)), 1) * fill` (onnx_import._causal_mask). The attention pattern keeps
+any mask as an operand; raise_masks.py then recognises what the mask computes (causal, window,
+padding from attention_mask) and folds it into llm.attention's flags.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pimc.ir.builder import Builder
 from pimc.ir.core import Operation, Value
 from pimc.ir.symbolic import dims_equal, product
 from pimc.ir.shapes import dims_equal_tuple
-from pimc.passes.match import binary, either, near, producer, splat, through
+from pimc.passes.match import binary, either, producer, splat
 from pimc.passes.rewrite import PatternTable, Rewriter
 
 
@@ -72,12 +72,10 @@ def raise_attention(mm: Operation, rw: Rewriter) -> bool:
         return False
     if mask is not None and splat(mask) == 0.0:  # adds nothing (a decode step's mask)
         mask = None
-    t, s = scores.type.shape[-2:]
-    causal = mask is not None and _is_causal_mask(mask, t, s)
-    operands = [q, k, v] + ([mask] if mask is not None and not causal else [])
+    operands = [q, k, v] + ([mask] if mask is not None else [])  # raise_masks reads the mask
     b = Builder.before_op(mm)
     try:
-        out = b.op("llm.attention", *operands, causal=causal, scale=scale * scale_q * scale_k)
+        out = b.op("llm.attention", *operands, causal=False, scale=scale * scale_q * scale_k)
     except VerifyError:  # shapes that only looked like attention
         return False
     if out.type != mm.results[0].type:
@@ -160,36 +158,16 @@ def _repeated_kv(v: Value) -> tuple[Value | None, int]:
     return (k, g) if ok else (None, 1)
 
 
-def _is_causal_mask(mask: Value, t, s) -> bool:
-    """mask is onnx_import._causal_mask's form over [T, S] (maybe viewed with leading 1s)."""
-    m = through(mask, "llm.reshape")
-    if m.type.rank != 2 or not dims_equal_tuple(m.type.shape, (t, s)) or \
-            any(d != 1 for d in mask.type.shape[:-2]):
-        return False
-    for masked, fill in binary(m, "llm.mul"):
-        if splat(fill) is None or not splat(fill) <= -1e30:
-            continue
-        for r, one in binary(masked, "llm.minimum"):
-            relu = producer(r, "llm.relu")
-            cast = producer(relu.operands[0], "llm.cast") if relu else None
-            sub = producer(cast.operands[0], "llm.sub") if cast else None
-            if sub is None or not near(splat(one), 1.0):
-                continue
-            keys = producer(sub.operands[0], "llm.arange")
-            queries = producer(through(sub.operands[1], "llm.reshape"), "llm.arange")
-            if keys and queries and _ramp(keys, s, 0) and _ramp(queries, t, s - t) and \
-                    dims_equal_tuple(sub.operands[1].type.shape, (t, 1)):
-                return True
-    return False
-
-
-def _ramp(op: Operation, length, start) -> bool:
-    return op.attr("step") == 1 and dims_equal(op.attr("start"), start) and \
-        dims_equal_tuple(op.results[0].type.shape, (length,))
+def _raise_mask(op: Operation, rw: Rewriter) -> bool:
+    from pimc.passes.raise_masks import raise_attention_mask
+    return raise_attention_mask(op, rw)
 
 
 PATTERNS: PatternTable = {
     "llm.reciprocal": [raise_rsqrt],
     "llm.add": [raise_linear_bias],
     "llm.matmul": [raise_attention],
+    # exporter-agnostic (it reads what the mask computes), so torch.export graphs that build
+    # their own masks (Falcon, GPT-J) get it too
+    "llm.attention": [_raise_mask],
 }
