@@ -166,8 +166,12 @@ def _sdpa_graph(bottom_right: bool) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
-def test_bottom_right_trilu_mask_becomes_causal_attention():
-    model = _sdpa_graph(bottom_right=True)
+@pytest.mark.parametrize("bottom_right", [True, False])
+def test_trilu_masks_match_onnxruntime(bottom_right):
+    """The bottom-right Trilu mask becomes the causal flag; PyTorch's top-left one (Trilu
+    without k over [T, S]) is not pimc's causal once the lengths differ: it imports as ops and
+    stays attention's mask operand."""
+    model = _sdpa_graph(bottom_right)
     names = {"q": {0: "B", 2: "T"}, "k": {0: "B", 2: "S"}, "v": {0: "B", 2: "S"}}
     module, store = import_onnx(model, "sdpa", names)
     rng = np.random.default_rng(0)
@@ -175,25 +179,8 @@ def test_bottom_right_trilu_mask_becomes_causal_attention():
     (want,) = ort.InferenceSession(model.SerializeToString()).run(None, {"q": q, "k": k, "v": v})
     raised = _raised(module)
     (attn,) = [op for op in raised.func("sdpa").body.ops if op.name == "llm.attention"]
-    assert attn.attr("causal") and len(attn.operands) == 3
+    assert attn.attr("causal") == bottom_right and len(attn.operands) == 4 - bottom_right
     assert abs(attn.attr("scale") - 8 ** -0.5) < 1e-7
-    for m in (module, raised):
-        (got,) = run(m, "sdpa", [q, k, v], store)
-        assert np.abs(got - want).max() < 1e-5
-
-
-def test_top_left_mask_over_different_lengths_stays_a_mask_and_matches_onnxruntime():
-    """PyTorch's top-left causal mask (Trilu without k over [T, S]) is not pimc's bottom-right
-    causal flag once the lengths differ: it imports as ops and stays attention's mask operand."""
-    model = _sdpa_graph(bottom_right=False)
-    names = {"q": {0: "B", 2: "T"}, "k": {0: "B", 2: "S"}, "v": {0: "B", 2: "S"}}
-    module, store = import_onnx(model, "sdpa", names)
-    rng = np.random.default_rng(0)
-    q, k, v = (rng.standard_normal((3, 2, n, 8)).astype(np.float32) for n in (4, 9, 9))
-    (want,) = ort.InferenceSession(model.SerializeToString()).run(None, {"q": q, "k": k, "v": v})
-    raised = _raised(module)
-    (attn,) = [op for op in raised.func("sdpa").body.ops if op.name == "llm.attention"]
-    assert not attn.attr("causal") and len(attn.operands) == 4
     for m in (module, raised):
         (got,) = run(m, "sdpa", [q, k, v], store)
         assert np.abs(got - want).max() < 1e-5
