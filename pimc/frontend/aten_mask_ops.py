@@ -1,13 +1,16 @@
-"""Core-ATen rules for mask and index arithmetic: comparisons, booleans, `where`, `repeat`,
-`gather` and multi-tensor indexing. Models that build their own attention masks (Falcon and
-GPT-J, which bypass HF's attention interface) compute them with these; they register into the
-rule table of `aten_ops.py`.
+"""Core-ATen rules for mask, position and index arithmetic: comparisons, booleans, `where`,
+`cumsum`, powers of a constant, `repeat`, `gather` and multi-tensor indexing. Models that build
+their own attention masks and biases (Falcon with or without ALiBi, GPT-J, which bypass HF's
+attention interface) compute them with these; they register into the rule table of
+`aten_ops.py`.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from pimc.frontend.aten_ops import RULES, _operand, _with_element, rule
+from pimc.frontend.aten_ops import RULES, _cast_to, _operand, _with_element, rule
 from pimc.frontend.fx_import import UnsupportedOp
 
 aten = torch.ops.aten
@@ -60,6 +63,38 @@ def _where(im, node):
     t = im.type_of(node)
     a, b = (_with_element(im, im.value(v), t.element) for v in node.args[1:3])
     return im.b.op("llm.where", im.value(node.args[0]), a, b)
+
+
+# ---- position arithmetic (Falcon's ALiBi: slopes base**k, positions cumsum(mask) - 1) ----
+@rule(aten.cumsum.default)
+def _cumsum(im, node):
+    x = im.value(node.args[0])
+    return _cast_to(im, node, im.b.op("llm.cumsum", x, axis=node.args[1] % x.type.rank))
+
+
+@rule(aten.pow.Tensor_Tensor, aten.pow.Scalar)
+def _pow_of_constant(im, node):
+    """base ** x for a constant base, as exp(x * ln(base)); pimc has no logarithm op for a
+    computed base."""
+    base = _constant_value(node.args[0])
+    if base is None or base <= 0:
+        raise UnsupportedOp(f"node {node.name}: {node.target} with base {node.args[0]}; pimc "
+                            "supports a positive constant base (base ** x as exp(x * ln base))")
+    t = im.type_of(node)
+    x = _with_element(im, im.value(node.args[1]), t.element)
+    scaled = im.b.op("llm.mul", x, im.constant_like(math.log(base), t))
+    return im.b.op("llm.exp", scaled)
+
+
+def _constant_value(arg) -> float | None:
+    """A Python number, or the value of an aten.full / scalar_tensor node."""
+    if isinstance(arg, (int, float)):
+        return float(arg)
+    if isinstance(arg, torch.fx.Node) and arg.target in (aten.full.default,
+                                                         aten.scalar_tensor.default):
+        value = arg.args[1] if arg.target == aten.full.default else arg.args[0]
+        return float(value) if isinstance(value, (int, float)) else None
+    return None
 
 
 # ---- selection ----

@@ -100,6 +100,9 @@ def _binary(op_name):
         a, b = node.args[0], node.args[1]
         like = im.value(a) if im.is_tensor(a) else im.value(b)
         lhs, rhs = _operand(im, a, like), _operand(im, b, like)
+        if lhs.type.element != rhs.type.element:  # torch promotes (ALiBi: bf16 slopes * i64)
+            element = im.type_of(node).element
+            lhs, rhs = _with_element(im, lhs, element), _with_element(im, rhs, element)
         alpha = node.kwargs.get("alpha", 1)
         if alpha != 1:
             rhs = im.b.op("llm.mul", rhs, im.constant_like(alpha, rhs.type))

@@ -82,6 +82,11 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                 multi_query=True, parallel_attn=True, new_decoder_architecture=False,
                 alibi=False, bias=False, max_position_embeddings=128)),
+    # Falcon-RW's ALiBi (no rotary): per-head linear biases on the key positions
+    Family("falcon_alibi", "FalconConfig", "FalconForCausalLM",
+           dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                multi_query=False, parallel_attn=False, new_decoder_architecture=False,
+                alibi=True, bias=True, max_position_embeddings=128)),
     Family("stablelm", "StableLmConfig", "StableLmForCausalLM",
            {**_BASE, "partial_rotary_factor": 0.25}),
     Family("starcoder2", "Starcoder2Config", "Starcoder2ForCausalLM", {**_BASE, **_WINDOW}),
