@@ -132,14 +132,9 @@ def _tiny(family: str):
                                           final_logit_softcapping=30.0, **common)).eval()
 
 
-GEMMA_NUMBA = pytest.mark.xfail(
-    reason="gemma's numba-cpu module does not compile yet (issue 16: a 0-d operand in a fused "
-           "kernel, `a1[]`), which the HF-families work fixes", raises=SyntaxError, strict=False)
-
-
 @pytest.mark.parametrize("family, backend", [
     ("mistral", "numba-cpu"), ("mistral", "interpreter"),
-    pytest.param("gemma2", "numba-cpu", marks=GEMMA_NUMBA), ("gemma2", "interpreter")])
+    ("gemma2", "numba-cpu"), ("gemma2", "interpreter")])
 def test_sliding_window_and_softcap_equal_hf(family, backend):
     """A 9-token prompt beside a 6-token one (3 pads) over a window of 4: logits of the prefill
     (at real tokens: HF's eager attention gives a pad query, which sees no key, a uniform mix
