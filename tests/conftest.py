@@ -11,25 +11,25 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 
-class Cumsum(torch.nn.Module):
-    """A linear layer followed by torch.cumsum, an op no pimc frontend has a rule for."""
+class Cumprod(torch.nn.Module):
+    """A linear layer followed by torch.cumprod, an op no pimc frontend has a rule for."""
 
     def __init__(self):
         super().__init__()
         self.proj = torch.nn.Linear(4, 4)
 
     def forward(self, x):
-        return torch.cumsum(self.proj(x), dim=-1)
+        return torch.cumprod(self.proj(x), dim=-1)
 
 
 @pytest.fixture
 def unsupported_module() -> torch.nn.Module:
-    return Cumsum()
+    return Cumprod()
 
 
 @pytest.fixture
-def cumsum_frame() -> str:
-    """`conftest.py:<line>` of the torch.cumsum call: where errors must point."""
+def cumprod_frame() -> str:
+    """`conftest.py:<line>` of the torch.cumprod call: where errors must point."""
     import inspect
-    lines, first = inspect.getsourcelines(Cumsum.forward)
-    return f"conftest.py:{first + next(i for i, t in enumerate(lines) if 'cumsum' in t)}"
+    lines, first = inspect.getsourcelines(Cumprod.forward)
+    return f"conftest.py:{first + next(i for i, t in enumerate(lines) if 'cumprod' in t)}"

@@ -17,13 +17,13 @@ class DataDependent(torch.nn.Module):
         return x
 
 
-def test_unsupported_aten_op_names_op_node_module_and_alternatives(unsupported_module, cumsum_frame):
+def test_unsupported_aten_op_names_op_node_module_and_alternatives(unsupported_module, cumprod_frame):
     with pytest.raises(UnsupportedOp) as err:
         export(unsupported_module, (torch.randn(2, 4),))
     msg = str(err.value)
-    assert "aten.cumsum.default" in msg and "at node cumsum" in msg
+    assert "aten.cumprod.default" in msg and "at node cumprod" in msg
     assert "frontend supports:" in msg and "aten.mm.default" in msg
-    assert cumsum_frame in msg  # the Python frame of the cumsum call
+    assert cumprod_frame in msg  # the Python frame of the cumprod call
     assert "pimc/frontend/aten_ops.py" in msg  # the hint says where a rule would go
 
 

@@ -39,16 +39,16 @@ class Mlp(torch.nn.Module):
         return self.down(torch.nn.functional.silu(self.up(x)))
 
 
-class WithCumsum(Mlp):
+class WithCumprod(Mlp):
     def forward(self, x):
-        return torch.cumsum(self.down(self.up(x)), dim=-1) * 2
+        return torch.cumprod(self.down(self.up(x)), dim=-1) * 2
 
 
 class WithGraphBreak(Mlp):
     def forward(self, x):
         h = torch.relu(self.up(x))
         torch._dynamo.graph_break()
-        return torch.cumsum(self.down(h), dim=-1)
+        return torch.cumprod(self.down(h), dim=-1)
 
 
 def test_pimc_is_a_registered_dynamo_backend():
@@ -106,10 +106,10 @@ def test_a_backend_that_does_not_execute_is_refused():
 
 
 def test_unsupported_op_runs_eagerly_with_a_warning_naming_it():
-    model, x = WithCumsum().eval(), torch.randn(4, 16)
+    model, x = WithCumprod().eval(), torch.randn(4, 16)
     backend, graphs = recording()
     with torch.no_grad():
-        with pytest.warns(PimcFallbackWarning, match=r"no rule for aten\.cumsum\.default"):
+        with pytest.warns(PimcFallbackWarning, match=r"no rule for aten\.cumprod\.default"):
             out = torch.compile(model, backend=backend)(x)
         torch.testing.assert_close(out, model(x), atol=0, rtol=0)
     assert graphs[0].programs == []
@@ -119,9 +119,9 @@ def test_graph_break_compiles_one_side_and_falls_back_on_the_other():
     model, x = WithGraphBreak().eval(), torch.randn(4, 16)
     backend, graphs = recording()
     with torch.no_grad():
-        with pytest.warns(PimcFallbackWarning, match=r"aten\.cumsum") as caught:
+        with pytest.warns(PimcFallbackWarning, match=r"aten\.cumprod") as caught:
             out = torch.compile(model, backend=backend)(x)
-        want = torch.cumsum(model.down(torch.relu(model.up(x))), dim=-1)
+        want = torch.cumprod(model.down(torch.relu(model.up(x))), dim=-1)
     torch.testing.assert_close(out, want, atol=1e-5, rtol=0)
     assert len(graphs) == 2 and [len(g.programs) for g in graphs] == [1, 0]
     assert len([w for w in caught if w.category is PimcFallbackWarning]) == 1

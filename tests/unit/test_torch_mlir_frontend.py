@@ -103,12 +103,12 @@ def test_capture_leaves_the_model_as_it_was(captured):
             for name, m in model.named_modules()} == buffers
 
 
-def test_unsupported_torch_op_names_op_location_supported_ops_and_hint(unsupported_module, cumsum_frame):
+def test_unsupported_torch_op_names_op_location_supported_ops_and_hint(unsupported_module, cumprod_frame):
     with pytest.raises(UnsupportedOp) as err:
         export(unsupported_module, (torch.randn(2, 4),))
     msg = str(err.value)
-    assert "unsupported op 'torch.aten.cumsum' in @forward" in msg
-    assert cumsum_frame in msg  # the Python frame of the cumsum call
+    assert "unsupported op 'torch.aten.cumprod' in @forward" in msg
+    assert cumprod_frame in msg  # the Python frame of the cumprod call
     assert "frontend supports:" in msg and "torch.aten.mm" in msg
     assert "pimc/frontend/torch_mlir_ops.py" in msg  # the hint says where a rule would go
 
