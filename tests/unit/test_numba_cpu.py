@@ -59,8 +59,9 @@ def test_wrong_input_shape_names_the_argument_and_symbolic_dims(compiled):
         prog(ids, np.zeros((3, 5), np.int64))
     with pytest.raises(PimcError, match=r"argument %input_ids of @prefill must be an integer tensor"):
         prog(ids.astype(np.float32), ids)
-    with pytest.raises(PimcError, match=r"@prefill takes 2 inputs \(%input_ids, %position_ids\), got 1"):
-        prog(ids)
+    with pytest.raises(PimcError, match=r"@prefill takes 3 inputs \(%input_ids, %position_ids, "
+                                        r"%attention_mask\), got 1"):
+        prog.run("prefill", ids)  # Program.__call__ fills the positions and mask as HF does
 
 
 def test_generating_past_max_seq_len_is_an_error(compiled):

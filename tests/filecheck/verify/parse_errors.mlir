@@ -112,7 +112,7 @@ func.func @arg_attrs_attr(%x: tensor<4xf32> {pimc.a}) attributes {arg_attrs = [{
   func.return
 }
 // -----
-// CHECK: {{^}}pimc: error: {{.*}}parse_errors.mlir:119:8: unknown op 'llm.sigmiod' (did you mean 'llm.sigmoid'?); valid: llm.add, {{(llm\.[a-z_]+, )+}}llm.weight{{$}}
+// CHECK: {{^}}pimc: error: {{.*}}parse_errors.mlir:119:8: unknown op 'llm.sigmiod' (did you mean 'llm.sigmoid'?); valid: llm.add, {{(llm\.[a-z_]+, )+}}llm.{{[a-z_]+$}}
 // CHECK-NEXT: {{^}}  %y = "llm.sigmiod"(%x) : (tensor<4xf32>) -> tensor<4xf32>
 // CHECK-NEXT: {{^}}       ^{{$}}
 func.func @unknown_op(%x: tensor<4xf32>) -> tensor<4xf32> {
@@ -120,7 +120,7 @@ func.func @unknown_op(%x: tensor<4xf32>) -> tensor<4xf32> {
   func.return %y : tensor<4xf32>
 }
 // -----
-// CHECK: {{^}}pimc: error: {{.*}}parse_errors.mlir:125:8: unknown op 'llm.zzzzzz'; valid: llm.add, {{(llm\.[a-z_]+, )+}}llm.weight{{$}}
+// CHECK: {{^}}pimc: error: {{.*}}parse_errors.mlir:125:8: unknown op 'llm.zzzzzz'; valid: llm.add, {{(llm\.[a-z_]+, )+}}llm.{{[a-z_]+$}}
 func.func @unknown_op_no_close_match(%x: tensor<4xf32>) -> tensor<4xf32> {
   %y = "llm.zzzzzz"(%x) : (tensor<4xf32>) -> tensor<4xf32>
   func.return %y : tensor<4xf32>
