@@ -256,6 +256,16 @@ def _sdpa(im, op):
     return im.b.op("llm.attention", *operands, causal=causal, scale=im.py(op, 6))
 
 
+@rule("torch.pimc.attention")
+def _pimc_attention(im, op):
+    """HF capture's attention (pimc/frontend/hf_attention.py), as torch-mlir spells the custom
+    op: llm.attention with its mask operand and causal, scale, window and softcap attributes."""
+    q, k, v = (_x(im, op, i) for i in range(3))
+    mask = [im.value(op.operands[3])] if im.env.get(op.operands[3]) is not None else []
+    return im.b.op("llm.attention", q, k, v, *mask, causal=bool(im.py(op, 4, False)),
+                   scale=im.py(op, 5), window=im.py(op, 6), softcap=im.py(op, 7))
+
+
 @rule("native_layer_norm")
 def _layernorm(im, op):
     params = [im.value(op.operands[i]) for i in (2, 3) if im.env.get(op.operands[i]) is not None]
