@@ -129,6 +129,8 @@ def _pretrained_demo(entry, console: Console) -> dict:
     prog = pimc.compile(entry.name, target=TARGET, backend=EXECUTING_DEFAULT)
     t_compile = time.perf_counter() - t0
     path = checkpoint_path(entry)
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()  # transformers' GGUF loader draws one per tensor
     hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
                                               dtype=torch.float32).eval()
     tok = prog.tokenizer

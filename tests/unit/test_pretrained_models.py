@@ -50,6 +50,18 @@ def test_64_greedy_tokens_are_each_hfs_argmax(pair):
 
 
 @pytest.mark.slow
+def test_demo_shows_pimcs_text_beside_hfs():
+    from rich.console import Console
+
+    from pimc.demo import run_demo
+    console = Console(record=True, width=120)
+    result = run_demo(console, model="smollm2-135m")
+    text = console.export_text()
+    assert result["tokens_equal"] and "pimc numba-cpu" in text and "HF transformers" in text
+    assert text.count("Paris") >= 2
+
+
+@pytest.mark.slow
 def test_run_prints_paris(capsys):
     assert main(["run", "smollm2-135m", "--prompt", "The capital of France is",
                  "--max-new-tokens", "16"]) == 0
