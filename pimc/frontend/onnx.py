@@ -80,13 +80,20 @@ def import_onnx(model: str | Path | onnx.ModelProto, func_name: str = "main",
 
     Into a new module, the function is the module's entry (`pimc.entry`): `Program(*inputs)`
     runs it with the graph's inputs in the graph's order and returns the graph's outputs in
-    order, as onnxruntime's `InferenceSession.run` does."""
+    order, as onnxruntime's `InferenceSession.run` does. A decoder step graph (optimum's
+    text-generation-with-past, onnxruntime-genai's) also gets @prefill and @decode, which
+    `Program.generate` runs (onnx_steps.py)."""
     proto, source = load(model)
     store = WeightsStore() if store is None else store
-    if module is None:
+    new = module is None
+    if new:
         module = ModuleOp()
         module.attributes["pimc.entry"] = StrAttr(func_name)
-    OnnxImporter(proto, source, func_name, dim_names, store, weight_prefix, declared).run(module)
+    importer = OnnxImporter(proto, source, func_name, dim_names, store, weight_prefix, declared)
+    importer.run(module)
+    if new:  # a decoder step file: @prefill and @decode too, for Program.generate
+        from pimc.frontend.onnx_steps import derive_steps
+        derive_steps(proto, source, importer, store, module)
     store.retain({op.attr("handle") for op in module.walk() if op.name == "llm.weight"})
     return module, store
 

@@ -41,7 +41,6 @@ _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-
 class OnnxError(PimcError):
     """A file pimc cannot read as an ONNX model, or a model onnx.checker rejects."""
 
@@ -302,11 +301,7 @@ class OnnxImporter:
         inits = {t.name for t in self.graph.initializer}
         inputs = [i for i in self.graph.input if i.name not in inits | self.declared]
         self.bind_symbols(inputs)
-        types = [self.value_type(i, f"input '{i.name}'") for i in inputs]
-        func = FuncOp.create(self.func_name, types, [], [_arg_name(i.name) for i in inputs])
-        module.body.append(func)
-        self.b = Builder.at_end(func.body)
-        self.env.update({i.name: arg for i, arg in zip(inputs, func.args)})
+        func = self.arguments(module, inputs)
         self.env.update({t.name: self.initializer(t) for t in self.graph.initializer})
         self.env.update({i.name: self.declared_weight(i) for i in self.graph.input
                          if i.name in self.declared})
@@ -322,6 +317,16 @@ class OnnxImporter:
             self.check_output(out, v)
         self.b.insert(ReturnOp(results))
         func.update_type()
+        return func
+
+    def arguments(self, module: ModuleOp, inputs: list[onnx.ValueInfoProto]) -> FuncOp:
+        """The function, one argument per graph input, each bound to its input's name (a
+        subclass deriving generation steps from the graph binds them otherwise)."""
+        types = [self.value_type(i, f"input '{i.name}'") for i in inputs]
+        func = FuncOp.create(self.func_name, types, [], [_arg_name(i.name) for i in inputs])
+        module.body.append(func)
+        self.b = Builder.at_end(func.body)
+        self.env.update({i.name: arg for i, arg in zip(inputs, func.args)})
         return func
 
     def check_output(self, out: onnx.ValueInfoProto, v: Value) -> None:

@@ -67,11 +67,12 @@ def raise_attention_mask(op: Operation, rw: Rewriter) -> bool:
         return False
     if pad is not None and all(o.name in ("llm.cast", "llm.reshape") for o in ops):
         return False  # already a key-padding mask
-    windows = _windows(ops)
+    windows = _windows(ops) | ({op.attr("window")} if op.attr("window") else set())
     probes = _probes(batch, t, total, max(windows, default=0))
     if not probes:
         return False
-    spelling = _recognise(ops, mask, pad, probes, windows)
+    own = Spelling(bool(op.attr("causal")), op.attr("window"), False)  # what it masks already
+    spelling = _recognise(ops, mask, pad, probes, windows, own)
     if spelling is None:
         return False
     b = Builder.before_op(op)
@@ -167,10 +168,11 @@ def _solve(expr, want: int, values: dict) -> bool:
 
 
 def _recognise(ops: list[Operation], mask: Value, pad: Value | None, probes: list,
-               windows: set[int]) -> Spelling | None:
+               windows: set[int], own: Spelling) -> Spelling | None:
     """The first spelling the mask agrees with on every probe: padding alone (a decode step's
     mask: causal or not is the same there), causal, causal with a window; without a padding
-    argument, the same without padding (no mask at all first)."""
+    argument, the same without padding (no mask at all first). What the attention's own flags
+    (`own`) hide counts as masked: an all-true mask on a causal attention is causal."""
     candidates = [Spelling(False, None, pad is not None), Spelling(True, None, pad is not None)]
     candidates += [Spelling(True, w, pad is not None) for w in sorted(windows)]
     rng = np.random.default_rng(SEED)
@@ -181,7 +183,11 @@ def _recognise(ops: list[Operation], mask: Value, pad: Value | None, probes: lis
             keys = rng.integers(0, 2, (b, s)).astype(NUMPY_DTYPES[pad.type.element.name])
             keys[np.arange(b), rng.integers(0, s, b)] = 1
         try:
-            results.append((_evaluate(ops, mask, pad, keys, values), n, s, keys))
+            m = _evaluate(ops, mask, pad, keys, values)
+            if own.causal or own.window:
+                m = np.where(own.allowed(n, s, None), m, False if m.dtype == np.bool_ else
+                             -np.inf)
+            results.append((m, n, s, keys))
         except (PimcError, KeyError, ValueError, TypeError):  # no kernel, unbound dims, ...
             return None
     for spelling in candidates:
