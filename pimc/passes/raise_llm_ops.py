@@ -68,7 +68,8 @@ def _is_half_of(v: Value, x: Value) -> bool:
 
 
 def raise_rmsnorm(op: Operation, rw: Rewriter) -> bool:
-    """w * cast(x * rsqrt(mean(x^2, -1) + eps)) -> rmsnorm(x, w){eps}, x possibly upcast."""
+    """w * cast(x * rsqrt(mean(x^2, -1) + eps)) -> rmsnorm(x, w){eps}, x possibly upcast; with
+    x = y - mean(y, -1) it is layernorm(y, w){eps}."""
     for w, y in either(op):
         if w.type.rank != 1 or not dims_equal(w.type.shape[0], op.results[0].type.shape[-1]):
             continue
@@ -81,27 +82,72 @@ def raise_rmsnorm(op: Operation, rw: Rewriter) -> bool:
                 if m is None or splat(eps) is None or not m.attr("keepdim") or \
                         not last_axis(m, "axes", x.type.rank) or not _is_square_of(m.operands[0], x):
                     continue
+                centered = _centered(through(x, "llm.cast"))
+                if centered is not None:  # Cohere's bias-free LayerNorm, spelled out
+                    return _replace(rw, op, "llm.layernorm", [centered, w], eps=float(splat(eps)))
                 return _replace(rw, op, "llm.rmsnorm", [through(x, "llm.cast"), w],
                                 eps=float(splat(eps)))
     return False
 
 
+def _centered(v: Value) -> Value | None:
+    """x for v = x - mean(x, -1, keepdim)."""
+    sub = producer(v, "llm.sub")
+    m = producer(sub.operands[1], "llm.reduce_mean") if sub is not None else None
+    if m is None or m.operands[0] is not sub.operands[0] or not m.attr("keepdim") or \
+            not last_axis(m, "axes", v.type.rank):
+        return None
+    return sub.operands[0]
+
+
 def _is_square_of(v: Value, x: Value) -> bool:
     pw = producer(v, "llm.pow_scalar")
     if pw is not None:
-        return pw.operands[0] is x and pw.attr("exponent") == 2
+        return _same(pw.operands[0], x) and pw.attr("exponent") == 2
     sq = producer(v, "llm.mul")
-    return sq is not None and sq.operands[0] is x and sq.operands[1] is x
+    return sq is not None and _same(sq.operands[0], x) and _same(sq.operands[1], x)
+
+
+def _same(a: Value, b: Value) -> bool:
+    """a is b, or both come from one kind of op on the same operands (Cohere's norm computes
+    `x - mean` twice, and CSE runs after this pass)."""
+    if a is b:
+        return True
+    if not isinstance(a, OpResult) or not isinstance(b, OpResult) or a.index != b.index:
+        return False
+    x, y = a.op, b.op
+    return x.name == y.name and x.has_trait("pure") and not x.regions and \
+        list(x.operands) == list(y.operands) and x.attributes == y.attributes
 
 
 def raise_rope(op: Operation, rw: Rewriter) -> bool:
-    """x * cos + concat(-x[h:], x[:h]) * sin -> rope(x, cos, sin){style=half}."""
+    """x * cos + concat(-x[h:], x[:h]) * sin -> rope(x, cos, sin){style=half}, and with GPT-J's
+    rotate_every_two (pairs) for the rotation, {style=interleaved}."""
     for a, b in either(op):
         for x, cos in binary(a, "llm.mul"):
             for rot, sin in binary(b, "llm.mul"):
                 if _is_rotate_half(rot, x):
                     return _replace(rw, op, "llm.rope", [x, cos, sin], style="half")
+                if _is_rotate_pairs(rot, x):
+                    return _replace(rw, op, "llm.rope", [x, cos, sin], style="interleaved")
     return False
+
+
+def _is_rotate_pairs(v: Value, x: Value) -> bool:
+    """v = stack([-x[..., 1::2], x[..., 0::2]], -1).flatten(-2): a reshape of a concat along a
+    new last axis."""
+    flat = producer(v, "llm.reshape")
+    cat = producer(flat.operands[0], "llm.concat") if flat is not None else None
+    rank = x.type.rank
+    if cat is None or len(cat.operands) != 2 or cat.attr("axis") % (rank + 1) != rank or \
+            v.type != x.type:
+        return False
+    neg = producer(through(cat.operands[0], "llm.reshape"), "llm.neg")
+    odd = producer(neg.operands[0], "llm.slice") if neg is not None else None
+    even = producer(through(cat.operands[1], "llm.reshape"), "llm.slice")
+    return all(s is not None and s.operands[0] is x and s.attr("axis") % rank == rank - 1 and
+               s.attr("step") == 2 and s.attr("start") == start
+               for s, start in ((odd, 1), (even, 0)))
 
 
 def _is_rotate_half(v: Value, x: Value) -> bool:
@@ -153,6 +199,58 @@ def raise_linear(mm: Operation, rw: Rewriter) -> bool:
         y = b.op("llm.reshape", y, result_type=root.results[0].type)
     rw.replace_op(root, [y])  # the GEMM and its bias add die with the replaced root
     return True
+
+
+def raise_batched_matmul(view: Operation, rw: Rewriter) -> bool:
+    """reshape(matmul(flat(a), flat(b))) -> matmul(a, b): ATen decomposes an N-D torch.matmul
+    into one bmm over the batch dims flattened (after broadcasting them with expand), which hides
+    attention written out as math (GPT-J's q @ k^T, probs @ v) from the attention pattern."""
+    mm = producer(view.operands[0], "llm.matmul")
+    out = view.results[0].type
+    if mm is None or mm.results[0].type.rank != 3 or out.rank < 4 or \
+            mm.attr("transpose_a") or mm.attr("transpose_b") or len(mm.results[0].uses) != 1:
+        return False
+    a, b = (_unflattened(v, out.shape[:-2]) for v in mm.operands)
+    if a is None or b is None or not dims_equal(out.shape[-2], mm.results[0].type.shape[-2]) or \
+            not dims_equal(out.shape[-1], mm.results[0].type.shape[-1]):
+        return False
+    return _replace(rw, view, "llm.matmul", [a, b])
+
+
+def raise_transposed_rhs(mm: Operation, rw: Rewriter) -> bool:
+    """matmul(a, transpose(y, P)) -> matmul(a, transpose(y, P'), transpose_b) where P puts y's
+    last two axes in reverse order and P' keeps them in order: canonicalize merges GPT-J's k.transpose(1, 2) and
+    .transpose(-1, -2) into one permutation, which leaves no [B, H, S, D] key for the attention
+    pattern to find; P' rebuilds it (the cached key, which CSE then shares)."""
+    t = producer(mm.operands[1], "llm.transpose")
+    rank = mm.operands[1].type.rank
+    if t is None or mm.attr("transpose_b") or rank < 3:
+        return False
+    perm = list(t.attr("perm"))
+    # only a permutation that swaps y's last two axes (a plain swap is matched as it is)
+    if perm[-2] < perm[-1] or perm[:-2] == list(range(rank - 2)):
+        return False
+    perm[-2], perm[-1] = perm[-1], perm[-2]
+    b = Builder.before_op(mm)
+    key = b.op("llm.transpose", t.operands[0], perm=perm)
+    rw.replace_op(mm, [b.op("llm.matmul", mm.operands[0], key,
+                            transpose_a=mm.attr("transpose_a"), transpose_b=True)])
+    return True
+
+
+def _unflattened(v: Value, batch) -> Value | None:
+    """x [*batch, M, K] (behind an expand to `batch`) for v = reshape(x) [prod(batch), M, K]."""
+    r = producer(v, "llm.reshape")
+    if r is None:
+        return None
+    x = r.operands[0]
+    e = producer(x, "llm.expand")
+    x = e.operands[0] if e is not None and e.operands[0].type.rank == x.type.rank else x
+    shape = x.type.shape
+    ok = len(shape) == len(batch) + 2 and all(dims_equal(d, 1) or dims_equal(d, want)
+                                              for d, want in zip(shape[:-2], batch)) and \
+        dims_equal(shape[-2], v.type.shape[1]) and dims_equal(shape[-1], v.type.shape[2])
+    return x if ok else None
 
 
 def _views(v: Value) -> Value:
@@ -257,7 +355,8 @@ def _router_weight(logits: Value, x: Value) -> Value | None:
 PATTERNS: PatternTable = {
     "llm.mul": [raise_silu, raise_gelu_tanh, raise_rmsnorm],
     "llm.add": [raise_rope],
-    "llm.matmul": [raise_linear],
+    "llm.matmul": [raise_linear, raise_transposed_rhs],
+    "llm.reshape": [raise_batched_matmul],
     "llm.reduce_sum": [raise_moe],
 }
 
