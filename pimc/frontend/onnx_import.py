@@ -21,8 +21,8 @@ import sympy
 from onnx import TensorProto, numpy_helper
 
 from pimc.errors import PimcError
-from pimc.frontend.onnx_values import (Known, Lazy, NeedsLazy, Seq, causal_fill,
-                                       default_dim_name, evaluate, fold_symbolic, is_splat,
+from pimc.frontend.onnx_values import (PAST_INPUT, Known, Lazy, NeedsLazy, Seq, causal_fill,
+                                       default_dim, evaluate, fold_symbolic, is_splat,
                                        make_lazy, probe_bindings, run_node)
 from pimc.ir import Builder, FuncOp, ModuleOp, TensorType
 from pimc.ir.attrs import WeightAttr
@@ -122,6 +122,7 @@ class OnnxImporter:
             if name not in by_name:
                 raise PimcError(f"dim names given for '{name}', which is not an input of "
                                 f"{self.source}; inputs: {', '.join(by_name)}")
+        past = any(PAST_INPUT.fullmatch(i.name) for i in inputs)
         for inp in inputs:
             for axis, d in enumerate(inp.type.tensor_type.shape.dim):
                 if not d.HasField("dim_param"):
@@ -130,8 +131,8 @@ class OnnxImporter:
                 if not isinstance(expr, sympy.Symbol):
                     continue
                 if self.dim_names is None:  # one dim_param is one dim, named where first seen
-                    self.symbols.setdefault(expr, sym(default_dim_name(inp.name, axis,
-                                                                    d.dim_param)))
+                    self.symbols.setdefault(expr, default_dim(inp.name, axis, d.dim_param,
+                                                              past))
                     continue
                 name = (self.dim_names.get(inp.name) or {}).get(axis)
                 if name is None:

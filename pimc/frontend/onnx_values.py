@@ -22,7 +22,7 @@ from onnx import TensorProto
 
 from pimc.ir.opdef import OpInvalid
 from pimc.ir.shapes import broadcast_shapes
-from pimc.ir.symbolic import SYMBOL_RE, Dim, as_dim
+from pimc.ir.symbolic import SYMBOL_RE, Dim, as_dim, sym
 
 BOOL_OUT = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or",
             "Xor", "IsNaN", "IsInf"}
@@ -333,23 +333,31 @@ def causal_fill(arrays: list[np.ndarray]) -> float | None:
 
 # ---- names of dims nobody named --------------------------------------------------------------
 
+# Inputs whose dims have a known role, whatever the file names them: the decoder step's batch
+# (B), new tokens (T) and past length (S), as pimc's HF capture names its inputs and as the
+# exporters do (optimum's and genai's past_key_values.N.key); attention_mask spans past and new
+# tokens when the graph takes a past (PAST_INPUT), else the new tokens alone.
 _HF_DIMS = [(re.compile(r"input_ids|position_ids"), {0: "B", 1: "T"}),
             (re.compile(r"attention_mask"), {0: "B"}),
-            (re.compile(r"past_(keys|values)_\d+"), {0: "B", 2: "S"})]
+            (re.compile(r"past_(keys|values)_\d+|past_key_values\.\d+\.(key|value)"),
+             {0: "B", 2: "S"})]
+PAST_INPUT = _HF_DIMS[2][0]
 # The dim_params the ecosystem's exporters write (optimum, onnxruntime-genai), as pimc's
 # symbols: the same B, T and S (past length) as pimc's own capture.
 _EXPORTER_DIMS = {"batch_size": "B", "batch": "B", "sequence_length": "T",
                   "past_sequence_length": "S"}
 
 
-def default_dim_name(input_name: str, axis: int, param: str) -> str:
-    """A pimc symbol for a dim_param nobody named: B/T/S on the inputs of pimc's HF capture
-    (input_ids, position_ids, past_keys_i, past_values_i) and for the exporters' batch_size,
-    sequence_length and past_sequence_length, else the name in upper case."""
+def default_dim(input_name: str, axis: int, param: str, past: bool) -> sympy.Expr:
+    """pimc's dim for a dim_param nobody named: by the input's role (`_HF_DIMS`; `past`: the
+    graph takes a past), else by the exporters' names (batch_size, sequence_length,
+    past_sequence_length), else a symbol of the name in upper case."""
+    if input_name == "attention_mask" and axis == 1:
+        return sym("S") + sym("T") if past else sym("T")
     for pattern, names in _HF_DIMS:
         if pattern.fullmatch(input_name) and axis in names:
-            return names[axis]
+            return sym(names[axis])
     if param in _EXPORTER_DIMS:
-        return _EXPORTER_DIMS[param]
+        return sym(_EXPORTER_DIMS[param])
     name = re.sub(r"[^A-Za-z0-9_]", "_", param).upper()
-    return name if SYMBOL_RE.fullmatch(name) else f"D_{name}"
+    return sym(name if SYMBOL_RE.fullmatch(name) else f"D_{name}")

@@ -117,12 +117,28 @@ def can_run(op: Operation, device: DeviceSpec, resident_operand: bool) -> bool:
     return op.name == "llm.matmul" and resident_operand
 
 
+class UnboundDimError(PimcError):
+    """A dim of a function's inputs that is none of the dims placement binds."""
+
+
 def bindings_for(func: FuncOp, batch: int, context: int | Mapping[str, int]) -> dict[str, int]:
     """B, S and T; `context` is S, or a length per symbol (S and kv-compress's S_KV: the
-    system simulator's compressed caches)."""
+    system simulator's compressed caches). Any other symbol in the inputs' types has no size
+    here, which is an error (a cost over it could not be compared)."""
     lengths = dict(context) if isinstance(context, Mapping) else {"S": context}
     tokens = lengths["S"] if "prefill" in func.sym_name else 1
-    return {"B": batch, **lengths, "T": tokens}
+    bindings = {"B": batch, **lengths, "T": tokens}
+    for arg in func.args:
+        for axis, d in enumerate(getattr(arg.type, "shape", ())):
+            free = sorted(s.name for s in sympy.sympify(d).free_symbols if s.name not in bindings)
+            if free:
+                raise UnboundDimError(
+                    f"@{func.sym_name}: input %{arg.name_hint} axis {axis} has dim {free[0]}, "
+                    "which placement cannot size; it binds B (batch), T (new tokens) and S "
+                    "(past length): name the dim after its role (import_onnx's dim_names, or "
+                    "batch_size / sequence_length / past_sequence_length in the ONNX file), or "
+                    "compile with target=None")
+    return bindings
 
 
 def body_ops(func: FuncOp) -> Iterator[Operation]:
