@@ -1,6 +1,10 @@
 """Tiny configs of every HF decoder family pimc captures: family -> config class, model class and
-the config fields that make it small (hidden 64, 2 layers, vocab 256) while still exercising what
-makes the family different (GQA, partial rotary, parallel blocks, q/k norms, MoE routing).
+the config fields that make it small (hidden 64, vocab 256) while still exercising what makes the
+family different (GQA, partial rotary, parallel blocks, q/k norms, MoE routing, windows).
+
+One layer, since capture time grows with depth and the tests capture every family: two where the
+layers differ (Gemma 2/3's sliding and full attention). The cache plumbing across layers is
+the same for every family and is tested on the two-layer zoo models.
 
 Models get seeded random weights from the transformers config class; nothing is downloaded.
 """
@@ -13,12 +17,12 @@ import torch
 from pimc.errors import UnknownNameError
 
 # Shared by the llama-like families; GQA: 4 query heads over 2 KV heads.
-_BASE = dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+_BASE = dict(vocab_size=256, hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
              num_key_value_heads=2, intermediate_size=128, max_position_embeddings=128)
 _MOE = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)
 # A window shorter than the tests' 7-token prompt + 16 new tokens, so it drops keys.
 _WINDOW = dict(sliding_window=4)
-_LAYER_TYPES = dict(layer_types=["sliding_attention", "full_attention"])
+_LAYER_TYPES = dict(num_hidden_layers=2, layer_types=["sliding_attention", "full_attention"])
 
 
 @dataclass(frozen=True)
@@ -67,24 +71,24 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            {**_BASE, "num_key_value_heads": 4, "partial_rotary_factor": 0.5}),
     Family("phi3", "Phi3Config", "Phi3ForCausalLM", _BASE),
     Family("gpt2", "GPT2Config", "GPT2LMHeadModel",
-           dict(vocab_size=256, n_embd=64, n_layer=2, n_head=4, n_inner=128, n_positions=128)),
+           dict(vocab_size=256, n_embd=64, n_layer=1, n_head=4, n_inner=128, n_positions=128)),
     Family("gpt_neox", "GPTNeoXConfig", "GPTNeoXForCausalLM",  # no GQA in GPT-NeoX
            {**_BASE, "num_key_value_heads": 4, "rotary_pct": 0.25,
             "use_parallel_residual": True}),
     Family("gptj", "GPTJConfig", "GPTJForCausalLM",
-           dict(vocab_size=256, n_embd=64, n_layer=2, n_head=4, n_inner=128, n_positions=128,
+           dict(vocab_size=256, n_embd=64, n_layer=1, n_head=4, n_inner=128, n_positions=128,
                 rotary_dim=8)),
     Family("opt", "OPTConfig", "OPTForCausalLM",
-           dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+           dict(vocab_size=256, hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
                 ffn_dim=128, max_position_embeddings=128, word_embed_proj_dim=64)),
     # multi-query (one KV head), parallel attention and MLP off one layernorm
     Family("falcon", "FalconConfig", "FalconForCausalLM",
-           dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+           dict(vocab_size=256, hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
                 multi_query=True, parallel_attn=True, new_decoder_architecture=False,
                 alibi=False, bias=False, max_position_embeddings=128)),
     # Falcon-RW's ALiBi (no rotary): per-head linear biases on the key positions
     Family("falcon_alibi", "FalconConfig", "FalconForCausalLM",
-           dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+           dict(vocab_size=256, hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
                 multi_query=False, parallel_attn=False, new_decoder_architecture=False,
                 alibi=True, bias=True, max_position_embeddings=128)),
     Family("stablelm", "StableLmConfig", "StableLmForCausalLM",
