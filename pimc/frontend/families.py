@@ -99,7 +99,9 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("granite", "GraniteConfig", "GraniteForCausalLM",
            {**_BASE, "embedding_multiplier": 2.0, "residual_multiplier": 0.5,
             "attention_multiplier": 0.2, "logits_scaling": 4.0}),
-    Family("cohere", "CohereConfig", "CohereForCausalLM", {**_BASE, "logit_scale": 0.5}),
+    # q/k LayerNorms per head (weights [heads, head_dim]), parallel attention and MLP
+    Family("cohere", "CohereConfig", "CohereForCausalLM",
+           {**_BASE, "logit_scale": 0.5, "use_qk_norm": True}),
 ]}
 
 
