@@ -21,7 +21,8 @@ from pimc.ir.symbolic import sym
 from pimc.ir.types import TensorType
 from pimc.passes.analyze_intensity import Cost, evaluate, op_cost
 from pimc.passes.cost_model import CostModel, get_cost_model
-from pimc.passes.place_devices import Placer, bindings_for, body_ops, is_cache_append, parse_pins
+from pimc.passes.place_devices import Placer, bindings_for, body_ops, parse_pins
+from pimc.passes.residency import is_cache_append, transferred_operands
 from pimc.targets import Target
 
 
@@ -70,7 +71,7 @@ def time_function(func: FuncOp, target: Target, batch: int, context: int,
         if id(attr) not in memo:
             memo[id(attr)] = evaluate(op_cost(op), bindings)
         cost, device = memo[id(attr)], placed[op]
-        moving = [v for v in op.operands if v not in resident]
+        moving = [v for v in transferred_operands(op) if v not in resident]
         spec = devices[device]
         if cost.flops == 0 and cost.bytes == 0:
             if moving:

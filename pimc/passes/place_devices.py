@@ -42,7 +42,8 @@ data they view. Weights, function arguments and KV caches appended in place live
 that every device reads directly (PIM in its banks, Logic-PIM over the TSVs, the xPU over the
 pins), so reading them moves nothing. Any other operand produced on another device costs one
 transfer (`CostModel.transfer_time`) per device it moves to, counted at the IR's element type.
-func.return carries no device.
+An attention's padding mask is not such an operand (`transferred_operands`). func.return carries
+no device.
 """
 from __future__ import annotations
 
@@ -57,15 +58,16 @@ import sympy
 
 from pimc.errors import OptionError, PimcError, unknown_name_message
 from pimc.ir.attrs import DEVICES, DeviceAttr, StrAttr
-from pimc.ir.core import BlockArgument, Operation, OpResult, Value
+from pimc.ir.core import BlockArgument, Operation, Value
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp
 from pimc.ir.location import NameLoc
 from pimc.ir.printer import print_op
 from pimc.ir.symbolic import sym
 from pimc.ir.types import TensorType
-from pimc.passes.analyze_intensity import (STRUCTURAL, VIEWS, AnalyzeIntensity, Cost, evaluate,
+from pimc.passes.analyze_intensity import (STRUCTURAL, AnalyzeIntensity, Cost, evaluate,
                                           op_cost)
 from pimc.passes.base import Context, Pass
+from pimc.passes.residency import is_cache_append, transferred_operands
 from pimc.passes.cost_model import COST_MODELS, CostModel, get_cost_model
 from pimc.targets import DeviceSpec, Target, get_target, preset_names
 
@@ -195,7 +197,7 @@ class Placer:
         pending: list[Operation] = []  # views of resident data: placed with their first user
         for op in body_ops(func):
             cost = self._cost(op, bindings, memo)
-            moving = [v for v in op.operands
+            moving = [v for v in transferred_operands(op)
                       if v not in resident and not isinstance(v, BlockArgument)]
             if cost.flops == 0 and cost.bytes == 0:  # a view shows its data where it is
                 pin = next((p.device for p in self.pins if p.matches(op)), None)
@@ -212,7 +214,7 @@ class Placer:
                 continue
             sources = list(dict.fromkeys(view_of.get(v, v) for v in moving))
             best, best_time = None, 0.0
-            for device in self.candidates(op, len(moving) < len(op.operands)):
+            for device in self.candidates(op, len(moving) < len(transferred_operands(op))):
                 spec = self.devices[device]
                 time = self.model.op_time(cost, spec, op, bindings) + sum(
                     self.model.transfer_time(_nbytes(v, subs), self.devices[holders[v][0]], spec)
@@ -244,22 +246,6 @@ class Placer:
         if id(attr) not in memo:  # analyze-intensity shares one attribute among identical ops
             memo[id(attr)] = evaluate(op_cost(op), bindings)
         return memo[id(attr)]
-
-
-def is_cache_append(op: Operation) -> bool:
-    """A concat onto a past KV cache (a function argument, maybe through views or kv-compress's
-    dequantisation of its stored codes) writes the new rows in place in DRAM, as
-    analyze-intensity counts it: the grown cache stays resident. So does kv.quantize of such an
-    append: KIVI's streaming form quantises the new token into the stored cache (op_costs)."""
-    if op.name == "kv.quantize":
-        grown = op.operands[0]
-        return isinstance(grown, OpResult) and is_cache_append(grown.op)
-    if op.name != "llm.concat" or len(op.operands) < 2:
-        return False
-    past = op.operands[0]
-    while isinstance(past, OpResult) and (past.op.name in VIEWS or past.op.name == "kv.dequantize"):
-        past = past.op.operands[0]
-    return isinstance(past, BlockArgument)
 
 
 def _nbytes(value: Value, subs: dict) -> float:
