@@ -5,10 +5,11 @@ Exporters spell HF's mask out as dozens of ops (ranges, comparisons, gathers on 
 `attention_mask`, packed-sequence detection, `where(..., 0, -inf)`), each exporter differently.
 Rather than match one spelling, the pattern takes the ops that compute llm.attention's mask
 operand, checks that they read nothing but dims, constants and at most one [batch, keys] integer
-argument (the padding mask), evaluates them with the interpreter's kernels on a few probe shapes
-and padding masks, and compares the result with what `causal`, `window` and a key-padding mask
-allow. When one spelling agrees on every probe, the attention takes it: `causal`/`window` flags
-and the mask `reshape(cast(attention_mask))` [B, 1, 1, S]; dce removes the rest.
+argument (the padding mask), evaluates them with the interpreter's kernels (the IR's table,
+pimc/ir/reference_kernels.py) on a few probe shapes and padding masks, and compares the result
+with what `causal`, `window` and a key-padding mask allow. When one spelling agrees on every
+probe, the attention takes it: `causal`/`window` flags and the mask
+`reshape(cast(attention_mask))` [B, 1, 1, S]; dce removes the rest.
 
 An additive mask with a finite fill (HF's finfo.min) is only equal to a boolean one while every
 query sees some key: a fully masked row averages all values instead of giving zeros. So a finite
@@ -17,7 +18,6 @@ fill is accepted only where no padding is involved (causal rows always see their
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import sympy
@@ -25,7 +25,7 @@ import sympy
 from pimc.errors import PimcError
 from pimc.ir.builder import Builder
 from pimc.ir.core import BlockArgument, Operation, OpResult, Value
-from pimc.ir.shape_binding import Bindings
+from pimc.ir.reference_kernels import KERNELS, Frame
 from pimc.ir.symbolic import dims_equal
 from pimc.ir.types import TensorType, i1
 from pimc.ir.weights import NUMPY_DTYPES
@@ -198,9 +198,9 @@ def _recognise(ops: list[Operation], mask: Value, pad: Value | None, probes: lis
 
 
 def _evaluate(ops: list[Operation], mask: Value, pad: Value | None, keys, values: dict):
-    """The mask's value for one probe, with the interpreter's kernels and rounding."""
-    from pimc.runtime.interpreter import KERNELS
-    frame = SimpleNamespace(weights=None, bindings=Bindings())
+    """The mask's value for one probe, with the interpreter's kernels (the IR's reference
+    table, which a pass may import) and rounding."""
+    frame = Frame(weights=None)
     frame.bindings.values.update(values)
     env = {} if pad is None else {pad: keys}
     for op in ops:

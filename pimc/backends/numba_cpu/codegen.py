@@ -16,7 +16,7 @@ from pimc.backends.numba_cpu.buffers import Step, plan_buffers
 from pimc.backends.numba_cpu.fusion import (Group, epilogue_index, epilogue_kernels, find_groups,
                                             inline_constant, loop_kernel)
 from pimc.backends.numba_cpu.kv_rules import KV_RULES
-from pimc.runtime.logic_kernels import RULES as LOGIC_RULES
+from pimc.backends.numba_cpu.logic_rules import RULES as LOGIC_RULES
 from pimc.ir.core import BlockArgument, Operation, Value
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
 from pimc.ir.symbolic import dim_str
@@ -277,7 +277,7 @@ HEADER = ("import math\n"
           "import numpy as np\n"
           "from numba import njit, prange\n"
           "from pimc.backends.numba_cpu import kernels as K, kv_cache as KV\n"
-          "from pimc.runtime import logic_kernels as L\n"
+          "from pimc.ir import logic_reference as L\n"
           "from pimc.ir import reference_ops as R\n")
 
 

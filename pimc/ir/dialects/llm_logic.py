@@ -4,7 +4,7 @@ Graphs exported as they are (ONNX from optimum or torch.onnx's dynamo exporter) 
 guards with these: HF's padding + causal mask is comparisons of position ramps and `and`s of
 booleans, the NaN guard after a masked softmax is `where(isnan(p), 0, p)`, OPT's positions are a
 cumulative sum of the attention mask. Booleans are `i1`. Their numpy semantics are in
-`pimc/runtime/logic_kernels.py`. Every op is pure.
+`pimc/ir/logic_reference.py`. Every op is pure.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 // Round trip of the llm_logic ops (pimc/ir/dialects/llm_logic.py): the comparisons, boolean
 // logic, NaN tests, where, cumsum, trilu, scatter_nd, erf and mod that ONNX mask and index code
-// imports as (their semantics: pimc/runtime/logic_kernels.py).
+// imports as (their semantics: pimc/ir/logic_reference.py).
 // RUN: pimc opt %s | pimc opt - | filecheck --match-full-lines %s
 
 // CHECK: builtin.module {

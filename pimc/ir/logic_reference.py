@@ -1,15 +1,15 @@
-"""numpy semantics of the llm dialect's logic and index ops (`llm_logic.py`): the interpreter's
-kernels and numba-cpu's rules, one definition each.
+"""numpy semantics of the llm dialect's logic and index ops (`llm_logic.py`), one definition
+each, beside the IR like reference_ops.py: the reference kernels (reference_kernels.py, which the
+interpreter and raise-masks' probe evaluation use) call them.
 
 numba-cpu runs these as numpy in its generated driver (they shape masks and positions, never
-the heavy work), calling the same functions the interpreter does, so the two cannot drift.
+the heavy work), calling the same functions (backends/numba_cpu/logic_rules.py), so the two
+cannot drift.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import erf as _erf
-
-from pimc.ir.symbolic import dim_str
 
 COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
            "gt": np.greater, "ge": np.greater_equal}
@@ -72,27 +72,4 @@ KERNELS = {
     "llm.erf": lambda f, op, a: [erf(a[0].astype(np.float32) if a[0].dtype != np.float64
                                      else a[0])],
     "llm.mod": lambda f, op, a: [mod(*a)],
-}
-
-
-def _call(fn: str, *attrs: str):
-    """A numba-cpu rule calling `L.fn(operands..., attrs...)` (L is this module)."""
-    def emit(op, a):
-        values = [f"({dim_str(op.attr(n))})" if hasattr(op.attr(n), "free_symbols")
-                  else repr(op.attr(n)) for n in attrs]
-        return f"L.{fn}({', '.join([*a, *values])})"
-    return emit
-
-
-RULES = {
-    "llm.compare": _call("compare", "predicate"),
-    "llm.logical": _call("logical", "op"),
-    "llm.not": lambda op, a: f"np.logical_not({a[0]})",
-    "llm.isnan": lambda op, a: f"np.isnan({a[0]})",
-    "llm.where": lambda op, a: f"np.where({', '.join(a)})",
-    "llm.cumsum": _call("cumsum", "axis", "exclusive", "reverse"),
-    "llm.trilu": _call("trilu", "upper", "k"),
-    "llm.scatter_nd": _call("scatter_nd"),
-    "llm.erf": lambda op, a: f"L.erf({a[0]})",
-    "llm.mod": _call("mod"),
 }
