@@ -36,8 +36,10 @@ def test_lowered_llama_interprets_to_the_same_logits():
     assert Counter(op.name for op in lowered.walk())["npu.gemm"] > 0  # prefill GEMMs: NPU work
     ids = np.random.default_rng(0).integers(0, 256, (2, 7))
     pos = np.tile(np.arange(7), (2, 1))
-    got = run(lowered, "prefill", [ids, pos], plain.weights)
-    for g, want in zip(got, plain.interpret("prefill", ids, pos), strict=True):
+    mask = np.ones((2, 7), np.int64)
+    mask[1, :2] = 0  # a left-padded row: the mask's cast/reshape reach the lowered attention
+    got = run(lowered, "prefill", [ids, pos, mask], plain.weights)
+    for g, want in zip(got, plain.interpret("prefill", ids, pos, mask), strict=True):
         np.testing.assert_array_equal(g, want)
 
 
