@@ -67,6 +67,7 @@ from pimc.ir.types import TensorType
 from pimc.passes.analyze_intensity import (STRUCTURAL, AnalyzeIntensity, Cost, evaluate,
                                           op_cost)
 from pimc.passes.base import Context, Pass
+from pimc.passes.kv_compress_sites import MASK_LENGTH
 from pimc.passes.residency import is_cache_append, transferred_operands
 from pimc.passes.cost_model import COST_MODELS, CostModel, get_cost_model
 from pimc.targets import DeviceSpec, Target, get_target, preset_names
@@ -124,12 +125,15 @@ class UnboundDimError(PimcError):
 
 
 def bindings_for(func: FuncOp, batch: int, context: int | Mapping[str, int]) -> dict[str, int]:
-    """B, S and T; `context` is S, or a length per symbol (S and kv-compress's S_KV: the
-    system simulator's compressed caches). Any other symbol in the inputs' types has no size
-    here, which is an error (a cost over it could not be compared)."""
+    """B, S and T; `context` is S, or a length per symbol (S and kv-compress's S_KV: the system
+    simulator's compressed caches); any other symbol in the inputs' types is an error (a cost
+    over it could not be compared). kv-compress's released padding mask (S_MASK) is still HF's
+    attention_mask [B, S+T], evicted tokens included: an int `context` is that whole context; a
+    mapping's S may be an eviction budget, so it names S_MASK itself (KvLayout.lengths)."""
     lengths = dict(context) if isinstance(context, Mapping) else {"S": context}
     tokens = lengths["S"] if "prefill" in func.sym_name else 1
     bindings = {"B": batch, **lengths, "T": tokens}
+    bindings.setdefault(MASK_LENGTH, lengths["S"] + tokens)
     for arg in func.args:
         for axis, d in enumerate(getattr(arg.type, "shape", ())):
             free = sorted(s.name for s in sympy.sympify(d).free_symbols if s.name not in bindings)

@@ -117,7 +117,9 @@ def test_eviction_keeps_the_budget_and_halves_decode_attention(base):
     kv = layout(base, pipe)
     budget = P - math.floor(0.5 * P)  # 128: the prompt's kept tokens, fixed through decode
     assert kv.reserved_tokens(P, G) == budget and kv.request_bytes(P, G) == budget * FULL
-    assert kv.lengths([(P, 5), (200, 1)]) == {"S": round((budget + 100) / 2)}
+    # S_MASK: the padding mask still spans each whole context and the new token (mean + 1)
+    assert kv.lengths([(P, 5), (200, 1)]) == {"S": round((budget + 100) / 2),
+                                              "S_MASK": round((P + 5 + 200 + 1) / 2) + 1}
     requests, batch = [(P, 1)] * 4, 4
     full, full_s = decode_attention(base, "", batch, requests)
     kept, kept_s = decode_attention(base, pipe, batch, requests)
@@ -136,7 +138,7 @@ def test_sink_window_keeps_sinks_plus_window(base):
 def test_snapkv_decode_grows_from_the_budget(base):
     kv = layout(base, "kv-compress{method=snapkv,ratio=0.5,window=4}")
     assert kv.reserved_tokens(P, G) == P // 2 + G  # prefill-only: decode appends
-    assert kv.lengths([(P, 5)]) == {"S": P // 2 + 5}
+    assert kv.lengths([(P, 5)]) == {"S": P // 2 + 5, "S_MASK": P + 5 + 1}
 
 
 def test_layer_pattern_counts_only_the_compressed_layers(base):
@@ -148,7 +150,7 @@ def test_layer_pattern_counts_only_the_compressed_layers(base):
     request = 2 * KV_HEADS * D * E * ((P + G) + budget) + KV_HEADS * budget * E
     assert kv.bytes_per_token == per_token and kv.request_bytes(P, G) == request
     assert kv.reserved_tokens(P, G) == math.ceil(request / per_token)
-    assert kv.lengths([(P, 3)]) == {"S": P + 3, "S_KV": budget}
+    assert kv.lengths([(P, 3)]) == {"S": P + 3, "S_KV": budget, "S_MASK": P + 3 + 1}
     out = simulate_requests(compressed(base, pipe), get_target("neupims"),
                             fixed_requests(2, P, G))
     assert out["max_kv_tokens"] == 2 * math.ceil(request / per_token)
@@ -159,7 +161,7 @@ def test_head_pattern_counts_only_the_compressed_heads(base):
     kv = layout(base, pipe)
     request = LAYERS * 2 * D * E * ((P + G) + P // 2)
     assert kv.bytes_per_token == FULL and kv.request_bytes(P, G) == request
-    assert kv.lengths([(P, 3)]) == {"S": P + 3, "S_KV": P // 2}
+    assert kv.lengths([(P, 3)]) == {"S": P + 3, "S_KV": P // 2, "S_MASK": P + 3 + 1}
     out = simulate_requests(compressed(base, pipe), get_target("duplex"), fixed_requests(2, P, G))
     assert out["max_kv_tokens"] == 2 * math.ceil(request / FULL)
 

@@ -177,5 +177,7 @@ def test_compressed_caches_split_by_heads(gpt2, pipeline, lengths):
     attention = [s for op, s in table.items() if op.name == "llm.attention"]
     assert len(attention) == 2 and all(s.flops == s.bytes == 0.5 for s in attention)
     # every op reading a cache works on its shard's heads, whatever else it reads
-    readers = {user for a in func.args[2:] for user, _ in a.uses}
+    # (the caches follow input_ids, position_ids and attention_mask; the mask is not per head)
+    assert [a.name_hint for a in func.args[:3]] == ["input_ids", "position_ids", "attention_mask"]
+    readers = {user for a in func.args[3:] for user, _ in a.uses}
     assert readers and all(table[op].bytes == 0.5 for op in readers)

@@ -33,9 +33,10 @@ from pimc.errors import PimcError
 from pimc.ir.attrs import DictAttr
 from pimc.ir.core import Operation, Value
 from pimc.ir.dialects.builtin import ModuleOp
-from pimc.ir.symbolic import sym
+from pimc.ir.symbolic import free_symbols, sym
 from pimc.ir.types import TensorType
 from pimc.passes.analyze_intensity import VIEWS, number_attr, op_cost
+from pimc.passes.kv_compress_sites import MASK_LENGTH
 from pimc.passes.op_costs import kivi_bytes
 from pimc.runtime.system.parallel import ATTENTION_OPS, state_args
 
@@ -102,6 +103,7 @@ class KvLayout:
     caches: tuple[Cache, ...]
     element: sympy.Rational  # bytes of one element at the counted width
     readers: dict[int, list[Operation]] = field(default_factory=dict)  # cache -> attentions
+    mask: bool = False  # @decode takes an evicting kv-compress's padding mask [B, S_MASK]
 
     @property
     def bytes_per_token(self) -> Fraction:
@@ -152,6 +154,8 @@ class KvLayout:
         if not self.compressed:
             return context
         out: dict[str, int] = {"S": context}
+        if self.mask:  # still the whole context and the new token, though S becomes a budget
+            out[MASK_LENGTH] = context + 1
         seen: dict[str, float] = {}
         for c in self._length_kinds:
             mean = sum(c.tokens(p, g) for p, g in requests) / len(requests)
@@ -294,7 +298,9 @@ def kv_layout(module: ModuleOp, bits: int | None = None) -> KvLayout:
         channels = _kept_channels(pre) if pre is not None and role == "k" else 0
         caches.append(Cache(symbol, int(t.shape[1]), int(dim), role, prompt, bool(grows), quant,
                             channels if channels and channels < dim else 0))
-    return KvLayout(tuple(caches), sympy.Rational(width, 8), readers)
+    mask = any(MASK_LENGTH in free_symbols(a.type.shape) for a in decode.args
+               if isinstance(a.type, TensorType))
+    return KvLayout(tuple(caches), sympy.Rational(width, 8), readers, mask)
 
 
 def stored_width(attention: Operation, tokens: int, head_dim: int,
