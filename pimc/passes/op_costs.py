@@ -30,6 +30,7 @@ import sympy
 
 from pimc.ir.symbolic import Dim, product
 from pimc.ir.types import ElementType, TensorType, Type
+from pimc.passes.residency import is_padding_mask
 
 Expr = int | sympy.Expr
 
@@ -151,9 +152,13 @@ def _attention(v: OpView) -> tuple[Expr, Expr]:
     q, k, val = (tensor(t) for t in v.operands[:3])
     b, hq, t, d = q.shape
     scores = product((b, hq, t, k.shape[2]))
-    per_score = 2 * d + 2 * val.shape[3] + SOFTMAX + 1 + (len(v.operands) > 3)  # +1: the scale
+    # a padding mask is each request's context length (residency.is_padding_mask): the kernel
+    # reads that many keys, so it costs neither a flop per score nor its bytes; a mask that
+    # varies per head or query is data, added to every score
+    mask = [x for x in v.operands[3:] if not is_padding_mask(x)]
+    per_score = 2 * d + 2 * val.shape[3] + SOFTMAX + 1 + len(mask)  # +1: the scale
     kv = v.bytes(k, kv=True) + v.bytes(val, kv=True)  # [B, Hkv, S, D]: once per KV head
-    rest = sum(v.bytes(x) for i, x in enumerate(v.operands) if i not in (1, 2))
+    rest = v.bytes(q) + sum(v.bytes(x) for x in mask)
     quant = kv_params(v).get("bits")
     if quant:  # a KIVI cache: read as stored, dequantised on the fly (2 flops per element)
         return scores * per_score + 2 * (numel(k) + numel(val)), \
