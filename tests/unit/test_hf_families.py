@@ -3,7 +3,7 @@
 Each family's tiny config (pimc/frontend/families.py, seeded random weights) is captured as
 @prefill and @decode; a prefill of a 7-token prompt and 15 decode steps must give HF generate's
 16 greedy tokens exactly and its logits at every step within 1e-4, on the reference interpreter
-and on numba-cpu.
+(as captured and after raise-llm-ops) and on numba-cpu.
 """
 import numpy as np
 import pytest
@@ -12,7 +12,9 @@ import torch
 import pimc
 from pimc.frontend import families
 from pimc.frontend.hf import capture
-from pimc.ir import verify
+from pimc.ir import parse, print_module, verify
+from pimc.passes import PassManager
+from pimc.passes.pipelines import build
 
 NEW_TOKENS, PROMPT, BATCH = 16, 7, 2
 # numba-cpu compiles are slow: two families run in CI (a 0-d weight, window and soft cap;
@@ -51,9 +53,7 @@ def _greedy(run, module, ids: np.ndarray):
 
 
 def _check(run, module, model, generate=None):
-    ids = torch.randint(0, model.config.vocab_size, (BATCH, PROMPT),
-                        generator=torch.Generator().manual_seed(3))
-    want_tokens, want_logits = _hf_greedy(model, ids)
+    ids, (want_tokens, want_logits) = _reference(model)
     tokens, logits = _greedy(run, module, ids.numpy())
     worst = max(float(np.abs(g - w).max()) for g, w in zip(logits, want_logits))
     assert worst < 1e-4, f"max |pimc - HF| logits = {worst}"
@@ -63,6 +63,16 @@ def _check(run, module, model, generate=None):
 
 
 _captured: dict[str, tuple] = {}
+_references: dict[int, tuple] = {}
+
+
+def _reference(model):
+    """The prompt and HF generate's tokens and logits for it, once per model."""
+    if id(model) not in _references:
+        ids = torch.randint(0, model.config.vocab_size, (BATCH, PROMPT),
+                            generator=torch.Generator().manual_seed(3))
+        _references[id(model)] = ids, _hf_greedy(model, ids)
+    return _references[id(model)]
 
 
 def _capture(name: str):
@@ -76,9 +86,17 @@ def _capture(name: str):
 
 @pytest.mark.parametrize("name", sorted(families.FAMILIES))
 def test_interpreter_matches_hf(name):
+    """The captured module and the raised one (default pipeline: one llm.attention per layer,
+    whatever form the family's attention takes)."""
     from pimc.runtime.interpreter import run
     model, module, store = _capture(name)
-    _check(lambda func, *inputs: run(module, func, inputs, store), module, model)
+    raised = parse(print_module(module))
+    PassManager(build("default")).run(raised)
+    for m in (module, raised):
+        _check(lambda func, *inputs: run(m, func, inputs, store), m, model)
+    for f in raised.funcs:
+        attention = sum(op.name == "llm.attention" for op in f.body.ops)
+        assert attention == model.config.num_hidden_layers, (f.sym_name, attention)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in FAST_NUMBA else pytest.mark.slow)
