@@ -112,9 +112,12 @@ def test_steady_decode_allocates_only_its_outputs(llama):
         for step in range(5, 12):
             base = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
-            logits, *cache = prog.run("decode", tok, np.full((b, 1), step),
-                                      np.ones((b, step + 1), np.int64), *cache)
-            assert tracemalloc.get_traced_memory()[1] - base < logits.nbytes + 32768  # inputs, views, Python objects
+            # HF's calling convention: the caller passes a new [B, S+1] attention_mask each
+            # step (one column longer each time), so that input is counted on its own
+            mask = np.ones((b, step + 1), np.int64)
+            logits, *cache = prog.run("decode", tok, np.full((b, 1), step), mask, *cache)
+            assert tracemalloc.get_traced_memory()[1] - base < \
+                logits.nbytes + mask.nbytes + 32768  # position_ids, views, Python objects
     finally:
         tracemalloc.stop()
     assert arena.allocations == grown
