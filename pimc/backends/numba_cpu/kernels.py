@@ -139,14 +139,16 @@ def softmax(x: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarr
 
 
 @njit(parallel=True, cache=True, fastmath=FAST)
-def _attention(q, k, v, mask, has_mask, causal, scale, window, softcap, out):
+def _attention(q, k, v, mask, has_mask, keep, has_keep, causal, scale, window, softcap, out):
     """q [B,Hq,T,D], k/v [B,Hkv,S,D] (k and v may be prefixes of a longer KV buffer, so the
     loops index them directly rather than handing slices to BLAS); query t sits at position
     S-T+t (bottom-right causal). One pass over K and V with an online softmax (running max and
     sum, rescaling the accumulator when the max grows), so the kernel needs no score buffer.
     Keys outside [first, limit) (causal, `window` > 0) and keys the mask sets to -inf are
     skipped before their score is read, so a pad's NaN never reaches a real row; a query with
-    no key left (a left pad) gets zeros. `softcap` > 0 caps scores as tanh(s/cap)*cap."""
+    no key left (a left pad) gets zeros. `softcap` > 0 caps scores as tanh(s/cap)*cap. A
+    boolean mask comes as `keep` (read as it is: no additive copy per step), a float one as
+    `mask`, added to the scores."""
     b_, hq, t_, d_ = q.shape
     hkv, s_, dv = k.shape[1], k.shape[2], v.shape[3]
     groups = hq // hkv
@@ -161,6 +163,8 @@ def _attention(q, k, v, mask, has_mask, causal, scale, window, softcap, out):
         total = np.float32(0.0)
         o[:] = 0.0
         for j in range(first, limit):
+            if has_keep and not keep[b % keep.shape[0], h % keep.shape[1], t % keep.shape[2], j]:
+                continue
             bias = np.float32(0.0)
             if has_mask:
                 bias = mask[b % mask.shape[0], h % mask.shape[1], t % mask.shape[2], j]
@@ -190,6 +194,7 @@ def _attention(q, k, v, mask, has_mask, causal, scale, window, softcap, out):
 
 
 _NO_MASK = np.zeros((1, 1, 1, 1), np.float32)
+_NO_KEEP = np.ones((1, 1, 1, 1), np.bool_)
 
 
 def attention(q, k, v, mask=None, causal=False, scale=None, window=None, softcap=None,
@@ -197,10 +202,11 @@ def attention(q, k, v, mask=None, causal=False, scale=None, window=None, softcap
     k, v = (a if a.dtype == np.float32 else a.astype(np.float32) for a in (k, v))
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     o = _out(out, q.shape[:3] + (v.shape[3],))
-    m = _NO_MASK if mask is None else np.ascontiguousarray(
-        np.where(mask, 0.0, -np.inf) if mask.dtype == np.bool_ else mask, dtype=np.float32)
-    _attention(q, k, v, _as4d(m), mask is not None, causal, np.float32(scale), window or 0,
-               np.float32(softcap or 0.0), o)
+    boolean = mask is not None and mask.dtype == np.bool_
+    m = _NO_MASK if mask is None or boolean else np.ascontiguousarray(mask, dtype=np.float32)
+    keep = _as4d(mask) if boolean else _NO_KEEP
+    _attention(q, k, v, _as4d(m), mask is not None and not boolean, keep, boolean, causal,
+               np.float32(scale), window or 0, np.float32(softcap or 0.0), o)
     return o
 
 
