@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pimc.ir.dialects.llm_tensor import BinaryOp, UnaryOp
 from pimc.ir.opdef import Attr, OpDef, fail
-from pimc.ir.shapes import (broadcast_shapes, norm_axis, require_float, require_int,
+from pimc.ir.shapes import (broadcast_shapes, norm_axis, require_int,
                             same_element, tensor)
 from pimc.ir.types import ELEMENT_TYPES, TensorType
 
@@ -28,19 +28,22 @@ def _boolean_of_two(types, booleans: bool) -> tuple[TensorType]:
     return (TensorType(broadcast_shapes(a.shape, b.shape), i1),)
 
 
-class CompareOp(OpDef):
-    name, summary = "llm.compare", "lhs <predicate> rhs elementwise, broadcast, as booleans"
+class _TwoToBoolean(OpDef):
+    """Elementwise over two broadcast operands, with a boolean result."""
+
     operand_names = ("lhs", "rhs")
-    attrs = {"predicate": Attr("str", choices=PREDICATES)}
     traits = frozenset({"pure", "elementwise"})
+
+
+class CompareOp(_TwoToBoolean):
+    name, summary = "llm.compare", "lhs <predicate> rhs elementwise, broadcast, as booleans"
+    attrs = {"predicate": Attr("str", choices=PREDICATES)}
     infer = staticmethod(lambda types, attrs: _boolean_of_two(types, booleans=False))
 
 
-class LogicalOp(OpDef):
+class LogicalOp(_TwoToBoolean):
     name, summary = "llm.logical", "boolean and / or / xor, broadcast"
-    operand_names = ("lhs", "rhs")
     attrs = {"op": Attr("str", choices=LOGICAL)}
-    traits = frozenset({"pure", "elementwise"})
     infer = staticmethod(lambda types, attrs: _boolean_of_two(types, booleans=True))
 
 
@@ -64,8 +67,7 @@ class IsNanOp(OpDef):
 
     @staticmethod
     def infer(types, attrs):
-        x = tensor(types[0], "operand")
-        require_float(x, "operand")
+        (x,) = UnaryOp.infer(types, attrs)  # a float operand
         return (x.with_element(i1),)
 
 
