@@ -193,6 +193,7 @@ def cached_tokenizer(path: Path, build: Callable[[], object]):
     $PIMC_CACHE (default ~/.cache/pimc)."""
     import hashlib
     import os
+    import shutil
 
     from transformers import AutoTokenizer
     stat = path.stat()
@@ -204,7 +205,10 @@ def cached_tokenizer(path: Path, build: Callable[[], object]):
     tokenizer = build()
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     tokenizer.save_pretrained(tmp)
-    tmp.replace(folder) if not folder.exists() else None
+    if folder.exists():  # another process cached it meanwhile
+        shutil.rmtree(tmp)
+    else:
+        tmp.replace(folder)
     return tokenizer
 
 

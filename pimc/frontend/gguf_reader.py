@@ -149,9 +149,9 @@ class _Cursor:
             raise self.fail(f"'{key}' has value type {kind}; GGUF defines 0-12")
         element, count = self.take("<IQ", f"the array header of '{key}'")
         if element in _SCALARS:
-            fmt = _SCALARS[element]
-            return list(self.take(f"<{count}{fmt[1]}", f"the values of '{key}'")) if count > 1 \
-                else [self.take(fmt, f"the values of '{key}'")] * count
+            values = self.take(f"<{count}{_SCALARS[element][1]}", f"the values of '{key}'") \
+                if count else ()  # an empty array has no bytes to read
+            return list(values) if isinstance(values, tuple) else [values]
         if element != _STRING:
             raise self.fail(f"'{key}' is an array of type {element}; pimc reads arrays of "
                             "scalars and strings")

