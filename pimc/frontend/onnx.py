@@ -84,6 +84,8 @@ def import_onnx(model: str | Path | onnx.ModelProto, func_name: str = "main",
     text-generation-with-past, onnxruntime-genai's) also gets @prefill and @decode, which
     `Program.generate` runs (onnx_steps.py)."""
     proto, source = load(model)
+    from pimc.frontend.onnx_moe import raise_routed_experts
+    proto = raise_routed_experts(proto, source)
     store = WeightsStore() if store is None else store
     new = module is None
     if new:

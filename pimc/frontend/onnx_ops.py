@@ -27,7 +27,7 @@ Rule = Callable[[OnnxImporter, onnx.NodeProto, dict], list]
 # ("com.microsoft::GroupQueryAttention"). Other modules add rules with @rule; the modules in
 # EXTENSIONS are imported (if present) before the first lookup, so their rules are registered.
 RULES: dict[str, Rule] = {}
-EXTENSIONS = ["pimc.frontend.onnx_logic", "pimc.frontend.onnx_contrib"]
+EXTENSIONS = ["pimc.frontend.onnx_logic", "pimc.frontend.onnx_contrib", "pimc.frontend.onnx_moe"]
 _loaded: set[str] = set()
 _HUGE = 2 ** 62  # ONNX spells "to the end" as INT64_MAX (and "from the start" as INT64_MIN)
 

@@ -17,17 +17,16 @@ import onnxruntime as ort
 import pytest
 
 import pimc
-from pimc.frontend.onnx import UnsupportedOnnxOp, import_onnx
+from pimc.frontend.onnx import import_onnx
 from pimc.ir import parse, print_module
 from pimc.passes import PassManager
 from pimc.passes.pipelines import build
 from pimc.runtime.interpreter import run
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "onnx"
-# Fixtures pimc refuses, with the node its one-line error names.
-UNSUPPORTED = {"optimum/qwen3_moe": "NonZero at node '/model/layers.0/mlp/NonZero'"}
-CASES = [name for d in ("optimum", "dynamo") for f in sorted((FIXTURES / d).glob("*.onnx"))
-         if (name := f"{d}/{f.stem}") not in UNSUPPORTED]
+# Every fixture imports (optimum's qwen3_moe through onnx_moe.py, test_onnx_moe.py).
+CASES = [f"{d}/{f.stem}" for d in ("optimum", "dynamo")
+         for f in sorted((FIXTURES / d).glob("*.onnx"))]
 # Masks that stay spelled out after raise-llm-ops: OPT's additive finfo.min mask with padding
 # (a fully padded query averages the values there; llm.attention's flags would give zeros).
 # dynamo's gemma2 soft-caps the scores (tanh(x / c) * c), which raise-llm-ops does not fold into
@@ -122,14 +121,6 @@ def test_program_mirrors_the_graph(case):
     assert case.module.attributes["pimc.entry"].value == "main"
     assert [a.name_hint for a in fn.args] == [i.name.replace(".", "_") for i in case.inputs]
     assert len(fn.function_type.results) == len(case.session.get_outputs())
-
-
-@pytest.mark.parametrize("name", sorted(UNSUPPORTED))
-def test_unsupported_fixture_names_the_node(name):
-    with pytest.raises(UnsupportedOnnxOp) as err:
-        import_onnx(FIXTURES / f"{name}.onnx")
-    message = str(err.value)
-    assert UNSUPPORTED[name] in message and "\n" not in message
 
 
 def test_masks_become_attention_flags(case):
