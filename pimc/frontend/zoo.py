@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from pimc.errors import UnknownNameError
-from pimc.ir import ModuleOp
+from pimc.ir import ModuleOp, parse, print_module
 from pimc.ir.weights import WeightsStore
 
 _TINY = dict(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -161,11 +161,29 @@ def hf_capture(frontend: str):
     return capture_hf
 
 
+# Tiny zoo models are deterministic (seeded weights, fixed configs) and their torch.export
+# capture takes seconds, so a process captures each once: later calls get a fresh module parsed
+# from the first capture's text and a store sharing its (read-only) arrays.
+_TINY_CAPTURES: dict[tuple[str, str], tuple[str, WeightsStore]] = {}
+
+
 def capture(name: str, frontend: str = "torch-export") -> tuple[ModuleOp, WeightsStore]:
     """@prefill and @decode of a zoo model, with its weights store, through `frontend`."""
+    entry = get(name)
+    if not entry.tiny or entry.package:
+        return _capture(entry, frontend)
+    key = (name, frontend)
+    if key not in _TINY_CAPTURES:
+        module, store = _capture(entry, frontend)
+        _TINY_CAPTURES[key] = (print_module(module, print_locations=True), store)
+        return module, store.copy()
+    text, store = _TINY_CAPTURES[key]
+    return parse(text, f"<zoo {name}>"), store.copy()
+
+
+def _capture(entry: ZooModel, frontend: str) -> tuple[ModuleOp, WeightsStore]:
     from pimc.frontend.replicate import layer_list_prefix, replicate_layers
 
-    entry = get(name)
     if entry.package:
         from pimc.frontend.checkpoint import capture_checkpoint, open_checkpoint
         from pimc.frontend.pretrained import checkpoint_path

@@ -60,6 +60,13 @@ class WeightsStore:
         """An entry without data (shape-only capture)."""
         self.specs[name] = WeightSpec(tuple(shape), element)
 
+    def copy(self) -> WeightsStore:
+        """A store with the same entries; the arrays are shared, not copied."""
+        other = WeightsStore()
+        other.__dict__.update({key: dict(value) if isinstance(value, dict) else value
+                               for key, value in self.__dict__.items()})
+        return other
+
     def tie(self, alias: str, name: str) -> None:
         """`alias` names the same tensor as `name`."""
         self.aliases[alias] = name
