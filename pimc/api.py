@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from pimc.errors import PimcError
+from pimc.errors import OptionError, PimcError
 from pimc.ir import ModuleOp, parse_file, print_module, verify
 from pimc.ir.weights import WeightsStore
 from pimc.output import write_atomically
@@ -18,9 +18,10 @@ class Program:
     """A compiled model: its IR (`ir`), its weights store (`weights`) and how it was built."""
 
     def __init__(self, ir: ModuleOp, weights: WeightsStore, backend: str = "null",
-                 pipeline: str = "", executable: Any = None):
+                 pipeline: str = "", executable: Any = None, target: Any = None):
         self.ir, self.weights, self.backend, self.pipeline = ir, weights, backend, pipeline
         self.executable = executable
+        self.target = target  # the Target it was placed for (None: unplaced, or loaded from text)
         self._bound = False  # weights bind on the first run: an analysis-only program of a
         # full-size model (captured on the meta device) never touches its weights
 
@@ -119,10 +120,11 @@ class Program:
         from pimc.runtime.system.request_trace import requests_for
         from pimc.runtime.system.simulate import SimOptions, simulate_requests
         from pimc.targets import get_target, override
-        name = target or getattr(self.ir.attributes.get("pimc.target"), "value", None)
+        name = target or self.target or getattr(self.ir.attributes.get("pimc.target"), "value",
+                                                None)
         if name is None:
             raise PimcError("simulate(): the program was compiled without a target; give one")
-        spec = override(get_target(name), list(overrides)) if overrides else get_target(name)
+        spec = override(get_target(name), list(overrides))
         reqs = requests_for(batch, prompt_len, gen_len, requests, rate, workload, seed,
                             requests_file)
         module = parse(print_module(self.ir))  # placement must not touch self.ir
@@ -181,10 +183,10 @@ def load(path: str | Path) -> Program:
     return Program(module, WeightsStore.load(wpath) if wpath.exists() else WeightsStore())
 
 
-def compile(model: Any, example_inputs=None, target: str | None = "neupims",
+def compile(model: Any, example_inputs=None, target: Any = "neupims",
             backend: str = "numba-cpu", pipeline: str = "default",
             dump: Callable[[str, Any], None] | None = None, backend_options: dict | None = None,
-            **pass_options) -> Program:
+            overrides: Iterable[str] = (), **pass_options) -> Program:
     """Capture `model` into pimc IR, run `pipeline` over it, place it on `target`'s devices and
     hand it to `backend`.
 
@@ -192,28 +194,33 @@ def compile(model: Any, example_inputs=None, target: str | None = "neupims",
     file or to a `save_pretrained` folder (config.json + safetensors), an onnx.ModelProto,
     an HF causal LM (captured as @prefill and @decode), any other nn.Module (with
     `example_inputs`), or an ExportedProgram. `target` is a preset (`pimc targets`) or a TOML
-    file; with a target, analyze-intensity and place-devices follow the pipeline (unless it
-    places already), and `target=None` skips placement. `pass_options` set options of passes
+    file or a Target, `overrides` its `key.path=value` changes (the CLI's --set); the resolved
+    Target rides in the pass context (every pass and the backend use that object), and with
+    one, analyze-intensity and place-devices follow the pipeline (unless it places already);
+    `target=None` skips placement. `pass_options` set options of passes
     in the pipeline by the pass's name in snake_case: `place_devices={"batch": 64}`;
     `backend_options` go to the backend's stages (the pim backend's batch, context, layout).
     """
     from pimc.backends import registry
     chosen = registry.get(backend)
-    passes = build_passes(pipeline, target, pass_options)
-    if target is not None:
-        from pimc.targets import get_target
-        get_target(target)  # a bad target fails before the (slow) capture
+    spec = None
+    if target is not None:  # a bad target fails before the (slow) capture
+        from pimc.targets import get_target, override
+        spec = override(get_target(target), list(overrides))
+    elif overrides:
+        raise OptionError("compile(): overrides= need a target")
+    passes = build_passes(pipeline, spec is not None, pass_options)
     module, weights = capture(model, example_inputs)
     from pimc.passes import PassManager
-    PassManager(passes).run(module)
-    artifact = chosen.compile(module, backend_options, dump=dump)
+    PassManager(passes, target=spec).run(module)
+    artifact = chosen.compile(module, {"target": spec, **(backend_options or {})}, dump=dump)
     return Program(module, weights, backend, pipeline,
-                   artifact if chosen.capabilities.executes else None)
+                   artifact if chosen.capabilities.executes else None, spec)
 
 
-def build_passes(pipeline: str, target: str | None, pass_options: dict) -> list:
-    """The pipeline's passes, placement for `target` appended, `pass_options` applied."""
-    from pimc.errors import OptionError
+def build_passes(pipeline: str, placed: bool, pass_options: dict) -> list:
+    """The pipeline's passes, placement appended when `placed` (for the context's target),
+    `pass_options` applied."""
     from pimc.passes import PASSES, parse_pipeline
     from pimc.passes.pipelines import PIPELINES, build
     passes = build(pipeline) if pipeline in PIPELINES else parse_pipeline(pipeline)
@@ -221,11 +228,8 @@ def build_passes(pipeline: str, target: str | None, pass_options: dict) -> list:
         if not isinstance(options, dict):
             raise OptionError(f"compile(): {key}= takes a dict of pass options, got "
                               f"{type(options).__name__}")
-    if target is not None:
-        if "place-devices" not in {p.name for p in passes}:
-            passes += [PASSES.get("analyze-intensity")(), PASSES.get("place-devices")()]
-        pass_options = {**pass_options, "place_devices": {
-            "target": str(target), **pass_options.get("place_devices", {})}}
+    if placed and "place-devices" not in {p.name for p in passes}:
+        passes += [PASSES.get("analyze-intensity")(), PASSES.get("place-devices")()]
     for key, options in pass_options.items():
         name = key.replace("_", "-")
         if name not in {p.name for p in passes}:

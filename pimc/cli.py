@@ -54,12 +54,15 @@ def opt(file: Annotated[str, typer.Argument(help="IR file to read; '-' (the defa
         print_ir_after_all: Annotated[bool, typer.Option("--print-ir-after-all", help="Print the IR after every pass.")] = False,
         time_passes: Annotated[bool, typer.Option("--time-passes", help="Report each pass's wall time.")] = False,
         verify_each: Annotated[bool, typer.Option("--verify-each/--no-verify-each", help="Verify after every pass.")] = True,
-        locations: Annotated[bool, typer.Option("--locations/--no-locations", help="Print loc(...) annotations.")] = True):
+        locations: Annotated[bool, typer.Option("--locations/--no-locations", help="Print loc(...) annotations.")] = True,
+        target: Annotated[Optional[str], typer.Option("-t", "--target", help="The target passes work for (a preset or .toml); else the one a placed input names.")] = None,
+        set_: Annotated[list[str], typer.Option("--set", help="Override a target key: key.path=value (repeatable).")] = []):
     """Parse, verify, run a pass pipeline and print IR (like mlir-opt)."""
     from pimc.ir import parse, print_module, verify
     from pimc.passes import PASSES, PassManager, parse_pipeline
 
     passes = parse_pipeline(pipeline)
+    spec = _target(target, set_)
     for name in [*print_ir_before, *print_ir_after]:
         PASSES.get(name, where="--print-ir-before/after: ")
     source = _read(file)
@@ -72,7 +75,7 @@ def opt(file: Annotated[str, typer.Argument(help="IR file to read; '-' (the defa
             verify(module)
             PassManager(passes, verify_each=verify_each, print_before=tuple(print_ir_before),
                         print_after=tuple(print_ir_after), print_after_all=print_ir_after_all,
-                        time_passes=time_passes).run(module)
+                        time_passes=time_passes, target=spec).run(module)
             outputs.append(print_module(module, print_locations=locations))
         except PimcError as e:
             if not split_input_file:
@@ -111,6 +114,7 @@ def compile_(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc mo
              output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout (ir only).")] = None,
              pipeline: Annotated[str, typer.Option("-p", "--pipeline", help="A named pipeline or a pipeline string.")] = "default",
              target: Annotated[str, typer.Option("-t", "--target", help="Place ops for this target (see `pimc targets`); 'none' skips placement.")] = "neupims",
+             set_: Annotated[list[str], typer.Option("--set", help="Override a target key: key.path=value (repeatable).")] = [],
              batch: Annotated[int, typer.Option("--batch", help="B for placement (and for the pim-cmds shapes).")] = 1,
              context: Annotated[int, typer.Option("--context", help="S for placement (and for the pim-cmds shapes).")] = 2048,
              policy: Annotated[str, typer.Option("--policy", help="Placement policy: pick-min, neupims, attacc or duplex.")] = "pick-min",
@@ -147,7 +151,10 @@ def compile_(model: Annotated[str, typer.Argument(help="A zoo name (see `pimc mo
     dumped: dict = {}
     placement = {"place_devices": {"batch": batch, "context": context, "policy": policy}} \
         if chosen else {}
-    prog = compile_model(model, target=chosen, backend=backend, pipeline=pipeline,
+    if set_ and chosen is None:
+        raise PimcError("--set needs a target (-t)")
+    prog = compile_model(model, target=chosen, overrides=set_, backend=backend,
+                         pipeline=pipeline,
                          backend_options={"batch": batch, "context": context, "layout": layout},
                          dump=lambda name, artifact: dumped.setdefault(name, artifact),
                          **placement)
@@ -264,6 +271,16 @@ def _write(output: Path | None, text: str) -> None:
         sys.stdout.write(text)
     else:
         write_atomically(output, text)
+
+
+def _target(name: str | None, sets: list[str]):
+    """The Target `-t` and `--set` name, resolved once (None: neither given)."""
+    from pimc.targets import get_target, override
+    if name is None:
+        if sets:
+            raise PimcError("--set needs a target (-t)")
+        return None
+    return override(get_target(name), sets)
 
 
 def _check_format(fmt: str) -> None:

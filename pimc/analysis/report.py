@@ -269,13 +269,14 @@ def report_for_program(prog, target: str | Path | Target | None = None, batch: i
     """`Program.report()`: the program's ops with their cost, device and estimated time.
 
     Costs are (re)computed by analyze-intensity on `prog.ir`, in place. `target` defaults to
-    the module's `pimc.target` attribute, which place-devices sets. If the program was placed
+    the one the program was placed for (`prog.target`, or for a program read from text the
+    printed `pimc.target`). If the program was placed
     for that target (every op of the phase's function has a device), the report keeps its
     placement, made at the batch and context it was compiled for; otherwise the ops are placed
     for the report under `policy`, and the IR's devices are not changed."""
     opts, overrides = Options(phase, batch, context, **options), tuple(overrides)
     attr = prog.ir.attributes.get("pimc.target")
-    placed_for = attr.value if isinstance(attr, StrAttr) else None
+    placed_for = prog.target or (attr.value if isinstance(attr, StrAttr) else None)
     if target is None and placed_for is None:
         raise PimcError("a report needs a hardware target: compile with target=... or call "
                         f"report(target=...) (presets: {', '.join(preset_names())})")
@@ -283,8 +284,8 @@ def report_for_program(prog, target: str | Path | Target | None = None, batch: i
     spec = resolve_target(chosen, overrides)
     opts.check_target(spec)
     func = phase_function(prog.ir, phase)
-    keep = str(chosen) == placed_for and not overrides and \
-        all("device" in op.attributes for op in body_ops(func))
+    keep = spec == resolve_target(placed_for) if placed_for is not None else False
+    keep = keep and all("device" in op.attributes for op in body_ops(func))
     return report_of_module(prog.ir, spec, opts, "program", keep_devices=keep)
 
 

@@ -19,14 +19,31 @@ from pimc.ir.core import gc_paused
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.printer import print_module
 from pimc.ir.verifier import verify
+from pimc.targets.load import get_target, module_target
+from pimc.targets.spec import Target
 
 
 @dataclass
 class Context:
-    """What every pass can read: run-wide settings (and, later, the target)."""
+    """What every pass can read: run-wide settings and the resolved target.
+
+    `target` is the Target object itself (overrides applied), set by whoever starts the run
+    (`pimc.compile`, the CLI) or by place-devices from its `target=` option; passes read it and
+    never look a target up again by name. The module's `pimc.target` attribute only prints it;
+    it is read back (`target_for`) only for IR that comes in as text."""
 
     verify_each: bool = True
     debug: bool = False
+    target: Target | None = None
+
+    def target_for(self, module: ModuleOp, who: str, explicit: str = "") -> Target:
+        """The target `who` works for: its own `target=` option if given, else the run's, else
+        the one a text module was placed for."""
+        if explicit:
+            return get_target(explicit)
+        if self.target is None:
+            self.target = module_target(module, who, error=OptionError)
+        return self.target
 
 
 @dataclass(frozen=True)
@@ -106,8 +123,8 @@ class PassManager:
     def __init__(self, passes: list[Pass], *, verify_each: bool = True,
                  print_before: tuple[str, ...] = (), print_after: tuple[str, ...] = (),
                  print_after_all: bool = False, time_passes: bool = False,
-                 out: TextIO | None = None):
-        self.passes, self.verify_each = passes, verify_each
+                 out: TextIO | None = None, target: Target | None = None):
+        self.passes, self.verify_each, self.target = passes, verify_each, target
         self.print_before, self.print_after = set(print_before), set(print_after)
         self.print_after_all, self.time_passes = print_after_all, time_passes
         self.out = out
@@ -118,7 +135,7 @@ class PassManager:
         out.write(f"// -----// IR Dump {when} {p.name} //----- //\n{print_module(module)}\n")
 
     def run(self, module: ModuleOp, ctx: Context | None = None) -> ModuleOp:
-        ctx = ctx or Context(verify_each=self.verify_each)
+        ctx = ctx or Context(verify_each=self.verify_each, target=self.target)
         self.timings = []
         for p in self.passes:
             if p.name in self.print_before:

@@ -11,7 +11,8 @@ weight-stationary tile schedule over the target's systolic arrays and SRAM.
   NPU) keeps its llm op, and every backend still runs it.
 - The tiling (`plan_gemm`) is shared with runtime/npusim, which times it.
 
-The target is `target=` or the module's `pimc.target` (set by place-devices). Ops keep their
+The target is `target=`, else the run's (`ctx.target`, which place-devices sets), else the
+one a module read from text was placed for (its printed `pimc.target`). Ops keep their
 `device`, `cost` and location, so analysis and reports read the lowered IR as before.
 """
 from __future__ import annotations
@@ -25,7 +26,6 @@ from pimc.ir.core import Operation
 from pimc.ir.dialects.builtin import ModuleOp
 from pimc.passes.base import Context, Pass
 from pimc.targets import Target
-from pimc.targets.load import module_target
 from pimc.targets.spec import DTYPE_BYTES, Xpu
 
 _KEEP = ("device", "cost")
@@ -133,7 +133,7 @@ class LowerToNpu(Pass):
     target: str = ""
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        xpu = self._target(module).xpu
+        xpu = self._target(ctx, module).xpu
         for func in module.funcs:
             for op in list(func.body.ops):
                 if _device(op) != "npu" or op.name not in _LOWERED:
@@ -143,8 +143,8 @@ class LowerToNpu(Pass):
                     continue
                 _replace(op, _LOWERED[op.name], plan_gemm(k, n, xpu, f"pass '{self.name}'"))
 
-    def _target(self, module: ModuleOp) -> Target:
-        target = module_target(module, "pass 'lower-to-npu'", self.target, OptionError)
+    def _target(self, ctx: Context, module: ModuleOp) -> Target:
+        target = ctx.target_for(module, "pass 'lower-to-npu'", self.target)
         if target.xpu is None or target.xpu.kind != "npu":
             raise OptionError(f"pass 'lower-to-npu': target '{target.name}' has no NPU; "
                               "expected an [xpu] with kind = \"npu\"")

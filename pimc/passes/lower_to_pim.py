@@ -13,7 +13,8 @@ with one query. Prefill work that placement put on PIM stays as llm ops.
 - Other ops on `pim` (llm.moe, llm.matmul over a cache, a linear with bias) stay llm ops: no
   PIM kernel generator handles them yet, and their backend rule still runs them.
 
-The target is `target=` or the module's `pimc.target` (set by place-devices). Ops keep their
+The target is `target=`, else the run's (`ctx.target`, which place-devices sets), else the
+one a module read from text was placed for (its printed `pimc.target`). Ops keep their
 `device`, `cost` and location, so analysis and reports read the lowered IR as before.
 """
 from __future__ import annotations
@@ -28,7 +29,6 @@ from pimc.ir.dialects.builtin import ModuleOp
 from pimc.ir.printer import print_op
 from pimc.passes.base import Context, Pass
 from pimc.targets import Target
-from pimc.targets.load import module_target
 
 # Bytes per element of the PIM units' arithmetic (targets/spec.py DType names).
 _DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp8": 1}
@@ -50,7 +50,7 @@ class LowerToPim(Pass):
     target: str = ""
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        target = self._target(module)
+        target = self._target(ctx, module)
         for func in module.funcs:
             for op in list(func.body.ops):
                 if _device(op) != "pim":
@@ -66,8 +66,8 @@ class LowerToPim(Pass):
                         "causal": op.attr("causal") or None, "scale": op.attr("scale"),
                         "window": op.attr("window"), "softcap": op.attr("softcap")})
 
-    def _target(self, module: ModuleOp) -> Target:
-        target = module_target(module, "pass 'lower-to-pim'", self.target, OptionError)
+    def _target(self, ctx: Context, module: ModuleOp) -> Target:
+        target = ctx.target_for(module, "pass 'lower-to-pim'", self.target)
         if target.pim is None or not target.memory.has_banks:
             raise OptionError(f"pass 'lower-to-pim': target '{target.name}' has no in-bank PIM "
                               "with a bank organisation to lay data out over")

@@ -360,18 +360,14 @@ class PlaceDevices(Pass):
                                   f"got {value}")
         COST_MODELS.get(self.cost_model, "pass 'place-devices': ")
 
-    def resolve_target(self, module: ModuleOp) -> str:
-        if self.target:
-            return self.target
-        attr = module.attributes.get("pimc.target")
-        if isinstance(attr, StrAttr):
-            return attr.value
-        raise OptionError("pass 'place-devices' needs a target: give target=<preset or .toml> "
-                          f"or a module attribute pimc.target (presets: {', '.join(preset_names())})")
-
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        label = self.resolve_target(module)
-        target = get_target(label)
+        if not self.target and ctx.target is None and "pimc.target" not in module.attributes:
+            raise OptionError("pass 'place-devices' needs a target: give target=<preset or "
+                              ".toml>, or run it with one (pimc compile -t, pimc opt -t) "
+                              f"(presets: {', '.join(preset_names())})")
+        target = ctx.target_for(module, "pass 'place-devices'", self.target)
+        ctx.target = target  # the passes after this one work for the same target
+        label = self.target or target.name
         pins = parse_pins(self.pin)
         placer = Placer(target, label, get_cost_model(self.cost_model, target), self.policy, pins)
         ensure_costs(module)

@@ -39,6 +39,9 @@ def get_target(target: str | Path | Target) -> Target:
     if isinstance(target, Target):
         return target
     text = str(target)
+    overridden = _LABEL.match(text)
+    if overridden:  # the name an overridden target prints as: base{key.path=value, ...}
+        return override(get_target(overridden["base"]), split_assignments(overridden["sets"]))
     if isinstance(target, Path) or text.endswith(".toml") or "/" in text:
         return load_target(text)
     if text not in TARGETS and Path(text).is_file():
@@ -87,9 +90,31 @@ def validate_target(table: dict, source: str) -> Target:
         raise TargetError(f"{source}: {describe_errors(e)}") from None
 
 
+_LABEL = re.compile(r"^(?P<base>[^{}]+)\{(?P<sets>.*)\}$")
+_ASSIGNMENT = re.compile(r'\s*([^=,{}]+=\s*(?:"[^"]*"|\'[^\']*\'|\[[^\]]*\]|[^,]*))\s*(?:,|$)')
+
+
+def split_assignments(text: str) -> list[str]:
+    """`a.b=1, c="x,y"` -> ['a.b=1', 'c="x,y"'] (commas inside quotes or brackets kept)."""
+    found, pos = [], 0
+    while pos < len(text):
+        match = _ASSIGNMENT.match(text, pos)
+        if match is None or match.end() == pos:
+            raise TargetError(f"target '{{{text}}}': expected key.path=value[, ...] at "
+                              f"'{text[pos:]}'")
+        found.append(match[1].strip())
+        pos = match.end()
+    return found
+
+
 def override(target: Target, assignments: Iterable[str]) -> Target:
     """`target` with `key.path=value` assignments applied (the CLI's --set). A value is read as a
-    TOML value (2, 1.5e9, true, "x"); anything else is taken as a bare string."""
+    TOML value (2, 1.5e9, true, "x"); anything else is taken as a bare string. The result is
+    named `base{key.path=value, ...}`, a name get_target reads back to the same target, so
+    the IR's `pimc.target` and reports say which values were changed."""
+    assignments = [a.strip() for a in assignments]
+    if not assignments:
+        return target
     table = target.model_dump(exclude_none=True)
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
@@ -103,6 +128,10 @@ def override(target: Target, assignments: Iterable[str]) -> Target:
                 raise TargetError(f"--set '{assignment}': {'.'.join(parts[:depth + 1])} is a "
                                   "value, not a table")
         node[parts[-1]] = _toml_value(raw.strip())
+    if "name" not in {a.partition("=")[0].strip() for a in assignments}:
+        base = _LABEL.match(target.name)
+        sets = split_assignments(base["sets"]) if base else []
+        table["name"] = f"{base['base'] if base else target.name}{{{', '.join(sets + assignments)}}}"
     return validate_target(table, "--set")
 
 

@@ -222,8 +222,8 @@ def test_pin_overrides_the_choice():
      "policy 'duplex' needs a logic_pim device; target 'neupims' has: npu, pim"),
     ("place-devices{target=neupims,cost-model=rofline}", "valid: roofline, sim"),
     ("place-devices{target=neupims,batch=0}", "option 'batch' of pass 'place-devices' must be >= 1"),
-    ("place-devices", "needs a target: give target=<preset or .toml> or a module attribute "
-                      "pimc.target (presets: attacc-bank, "),
+    ("place-devices", "needs a target: give target=<preset or .toml>, or run it with one "
+                      "(pimc compile -t, pimc opt -t) (presets: attacc-bank, "),
 ])
 def test_bad_options_are_one_line_errors(pipeline, message, tmp_path, capsys):
     from pimc.cli import main

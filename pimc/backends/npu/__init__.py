@@ -24,8 +24,10 @@ class NpuBackend(Backend):
         summary="weight-stationary tile schedules of the NPU's GEMMs for runtime/npusim")
 
     def stages(self, options=None) -> list[Stage]:
-        opts = {"batch": 1, "context": 2048, **(options or {})}
-        return [Stage("npu-lower", lower, "the module with its NPU GEMMs as npu ops"),
+        opts = {"batch": 1, "context": 2048, "target": None, **(options or {})}
+        return [Stage("npu-lower", functools.partial(lower, target=opts["target"]),
+                      "the module with its NPU GEMMs as npu ops"),
                 Stage("npu-schedule", functools.partial(
-                    emit_schedules, batch=opts["batch"], context=opts["context"]),
+                    emit_schedules, batch=opts["batch"], context=opts["context"],
+                    target=opts["target"]),
                     "every npu op's tile schedule at concrete shapes")]

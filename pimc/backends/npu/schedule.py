@@ -14,11 +14,11 @@ from pimc.targets import Target
 from pimc.targets.load import module_target
 from pimc.targets.spec import DTYPE_BYTES
 
-def lower(module: ModuleOp) -> ModuleOp:
+def lower(module: ModuleOp, target: Target | None = None) -> ModuleOp:
     """A copy of `module` with its NPU GEMMs lowered (a no-op where lower-to-npu already ran)."""
-    _target(module)
+    target = _target(module, target)
     lowered = parse(print_module(module, print_locations=True))
-    PassManager([LowerToNpu()]).run(lowered)
+    PassManager([LowerToNpu()], target=target).run(lowered)
     return lowered
 
 
@@ -76,8 +76,9 @@ class NpuSchedules:
         return "\n".join([head, *(g.text() for g in self.gemms), total]) + "\n"
 
 
-def emit_schedules(module: ModuleOp, batch: int, context: int) -> NpuSchedules:
-    target = _target(module)
+def emit_schedules(module: ModuleOp, batch: int, context: int,
+                   target: Target | None = None) -> NpuSchedules:
+    target = _target(module, target)
     elem_bytes = DTYPE_BYTES[target.xpu.dtype]
     gemms, shown = [], {}
     for func in module.funcs:
@@ -103,8 +104,9 @@ def _bind(dim, dims: dict[str, int], where: str) -> int:
     return int(value)
 
 
-def _target(module: ModuleOp) -> Target:
-    target = module_target(module, "npu backend", error=PimcError)
+def _target(module: ModuleOp, given: Target | None) -> Target:
+    """The compile's target (the `target` option), or the one a text module was placed for."""
+    target = given or module_target(module, "npu backend", error=PimcError)
     if target.xpu is None or target.xpu.kind != "npu":
         raise PimcError(f"npu backend: target '{target.name}' has no NPU; expected an [xpu] "
                         "with kind = \"npu\"")

@@ -25,6 +25,6 @@ class PimBackend(Backend):
         summary="PIM command streams (decode attention, GEMV) for runtime/pimsim")
 
     def stages(self, options=None) -> list[Stage]:
-        opts = {"batch": 1, "context": 2048, "layout": "pimc", **(options or {})}
+        opts = {"batch": 1, "context": 2048, "layout": "pimc", "target": None, **(options or {})}
         return [Stage("pim-cmds", functools.partial(emit_streams, **opts),
                       "one command stream per pim op (per HBM stack)")]

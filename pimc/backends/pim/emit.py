@@ -85,8 +85,9 @@ class PimStreams:
         return "\n".join(k.text() for k in self.kernels) + "\n"
 
 
-def emit_streams(module: ModuleOp, batch: int, context: int, layout: str) -> PimStreams:
-    target = _target(module)
+def emit_streams(module: ModuleOp, batch: int, context: int, layout: str,
+                 target: Target | None = None) -> PimStreams:
+    target = _target(module, target)
     kernels = []
     for func in module.funcs:
         dims = {sym("B"): batch, sym("S"): context}  # lower-to-pim lowers decode shapes only
@@ -105,8 +106,9 @@ def emit_streams(module: ModuleOp, batch: int, context: int, layout: str) -> Pim
     return PimStreams(kernels)
 
 
-def _target(module: ModuleOp) -> Target:
-    target = module_target(module, "pim backend", error=PimcError)
+def _target(module: ModuleOp, given: Target | None) -> Target:
+    """The compile's target (the `target` option), or the one a text module was placed for."""
+    target = given or module_target(module, "pim backend", error=PimcError)
     if target.pim is None or not target.memory.has_banks:
         raise PimcError(f"pim backend: target '{target.name}' has no [pim] over a bank "
                         "organisation ([memory] ranks, bank_groups, banks_per_group, rows, "

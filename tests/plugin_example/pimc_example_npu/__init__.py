@@ -4,7 +4,7 @@ It shows the whole plug-in contract (pimc docs/backends.md walks through it): ca
 that list exactly the ops its rule table covers, two named stages (`tile`: the module to
 instructions with cycle estimates; `asm`: those instructions as text), and the entry point in
 pyproject.toml. The hardware numbers come from the target TOML (example-npu.toml), never from
-here: the backend reads `[xpu]` of the target the module was placed for.
+here: the backend reads `[xpu]` of the target the module was placed for (the `target` option).
 """
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ class ExampleNpuBackend(Backend):
 
     def stages(self, options=None) -> list[Stage]:
         # The CLI passes batch and context (B and S); T is the context in @prefill, 1 elsewhere.
-        opts = {"batch": 1, "context": 2048, **(options or {})}
+        # pimc.compile passes `target`, the Target object the module was placed for.
+        opts = {"batch": 1, "context": 2048, "target": None, **(options or {})}
         return [Stage("tile", functools.partial(tile, batch=opts["batch"],
-                                                context=opts["context"]),
+                                                context=opts["context"], target=opts["target"]),
                       "instructions per function, each with its cycle estimate"),
                 Stage("asm", assemble, "the instructions as readable assembly text")]

@@ -161,12 +161,14 @@ RULES = RuleTable("example-npu", {
 
 # ---- the stages -------------------------------------------------------------------------------
 
-def target_of(module) -> Target:
+def target_of(module, given: Target | None = None) -> Target:
+    """The compile's Target (the `target` option), else the one a module read from text
+    names in its printed `pimc.target`."""
     attr = module.attributes.get("pimc.target")
-    if not isinstance(attr, StrAttr):
+    if given is None and not isinstance(attr, StrAttr):
         raise PimcError("example-npu: the module has no pimc.target; compile with "
                         "-t example-npu.toml (or another target with a systolic [xpu])")
-    target = get_target(attr.value)
+    target = given or get_target(attr.value)
     xpu = target.xpu
     missing = [key for key in ("count", "systolic_rows", "systolic_cols", "vector_units",
                                "vector_lanes") if xpu is None or getattr(xpu, key) is None]
@@ -176,10 +178,10 @@ def target_of(module) -> Target:
     return target
 
 
-def tile(module, batch: int, context: int) -> Listing:
+def tile(module, batch: int, context: int, target: Target | None = None) -> Listing:
     """Stage `tile`: every op through the rule table, at B=batch, S=context (T = S in
     @prefill, 1 elsewhere: one new token per decode step)."""
-    target = target_of(module)
+    target = target_of(module, target)
     listing = Listing(target, {})
     for func in module.funcs:
         dims = {"B": batch, "S": context, "T": context if "prefill" in func.sym_name else 1}
