@@ -58,17 +58,15 @@ import sympy
 
 from pimc.errors import OptionError, PimcError, unknown_name_message
 from pimc.ir.attrs import DEVICES, DeviceAttr, StrAttr
-from pimc.ir.core import BlockArgument, Operation, Value
+from pimc.ir.core import Operation
 from pimc.ir.dialects.builtin import FuncOp, ModuleOp
 from pimc.ir.location import NameLoc
 from pimc.ir.printer import print_op
-from pimc.ir.symbolic import sym
-from pimc.ir.types import TensorType
 from pimc.passes.analyze_intensity import (STRUCTURAL, AnalyzeIntensity, Cost, evaluate,
                                           op_cost)
 from pimc.passes.base import Context, Pass
 from pimc.passes.kv_compress_sites import MASK_LENGTH
-from pimc.passes.residency import is_cache_append, transferred_operands
+from pimc.passes.residency import Movement, transferred_operands
 from pimc.passes.cost_model import COST_MODELS, CostModel, get_cost_model
 from pimc.targets import DeviceSpec, Target, get_target, preset_names
 
@@ -191,51 +189,34 @@ class Placer:
         return [d.name for d in self.devices.values() if can_run(op, d, resident_operand)]
 
     def place(self, func: FuncOp, batch: int, context: int) -> dict[Operation, str]:
+        """Each op's device; `self.times` keeps each op's (op_s, transfer_s) on it."""
         bindings = bindings_for(func, batch, context)
-        subs = {sym(k): sympy.Float(v) for k, v in bindings.items()}
         memo: dict[int, Cost] = {}
         placed: dict[Operation, str] = {}
-        resident: set[Value] = set()  # in HBM, where every device reads it, as are arguments
-        view_of: dict[Value, Value] = {}  # a view -> the computed value it shows
-        holders: dict[Value, list[str]] = {}  # computed value -> its device, then copies
+        self.times: dict[Operation, tuple[float, float]] = {}
+        movement = Movement(func, self.devices, self.model, bindings)
         pending: list[Operation] = []  # views of resident data: placed with their first user
         for op in body_ops(func):
             cost = self._cost(op, bindings, memo)
-            moving = [v for v in transferred_operands(op)
-                      if v not in resident and not isinstance(v, BlockArgument)]
             if cost.flops == 0 and cost.bytes == 0:  # a view shows its data where it is
                 pin = next((p.device for p in self.pins if p.matches(op)), None)
-                if moving:
-                    shown = view_of.get(moving[0], moving[0])
-                    view_of.update((r, shown) for r in op.results)
-                    placed[op] = pin or holders[shown][0]
+                holder = movement.view(op)
+                if pin or holder:
+                    placed[op] = pin or holder
                 else:
-                    resident.update(op.results)
-                    if pin:
-                        placed[op] = pin
-                    else:
-                        pending.append(op)
+                    pending.append(op)
                 continue
-            sources = list(dict.fromkeys(view_of.get(v, v) for v in moving))
+            reads_resident = len(movement.moving(op)) < len(transferred_operands(op))
             best, best_time = None, 0.0
-            for device in self.candidates(op, len(moving) < len(transferred_operands(op))):
-                spec = self.devices[device]
-                time = self.model.op_time(cost, spec, op, bindings) + sum(
-                    self.model.transfer_time(_nbytes(v, subs), self.devices[holders[v][0]], spec)
-                    for v in sources if device not in holders[v])
-                if best is None or time < best_time:  # ties keep the earlier device: the xPU
-                    best, best_time = device, time
+            for device in self.candidates(op, reads_resident):
+                times = movement.time(op, cost, device)
+                if best is None or sum(times) < best_time:  # ties keep the earlier: the xPU
+                    best, best_time, self.times[op] = device, sum(times), times
             if best is None:
                 raise PimcError(f"no device of target '{self.label}' can run {op.name} "
                                 f"(devices: {', '.join(self.devices)})", print_op(op))
             placed[op] = best
-            for v in sources:
-                if best not in holders[v]:
-                    holders[v].append(best)
-            if is_cache_append(op):
-                resident.update(op.results)
-            else:
-                holders.update((r, [best]) for r in op.results)
+            movement.commit(op, best)
         for op in reversed(pending):
             user = next((u for r in op.results for u, _ in r.uses if u in placed), None)
             placed[op] = placed[user] if user is not None else self.default
@@ -250,13 +231,6 @@ class Placer:
         if id(attr) not in memo:  # analyze-intensity shares one attribute among identical ops
             memo[id(attr)] = evaluate(op_cost(op), bindings)
         return memo[id(attr)]
-
-
-def _nbytes(value: Value, subs: dict) -> float:
-    t = value.type
-    if not isinstance(t, TensorType):
-        return 0.0
-    return float(sympy.sympify(t.numel).xreplace(subs)) * t.element.bits / 8
 
 
 # ---- the batch sweep -------------------------------------------------------------------------

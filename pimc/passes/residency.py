@@ -1,8 +1,14 @@
 """Which operands move between devices, and which results stay in the HBM every device reads:
-the residency rules `place-devices` chooses by and `analysis/timing` times by, in one place."""
+the residency rules `place-devices` chooses by and `analysis/timing` times by, in one place,
+and `Movement`, the one account of an op's time on a device (its own time plus bringing its
+inputs there) that the placer, the report and the system simulator all read."""
 from __future__ import annotations
 
+import sympy
+
 from pimc.ir.core import BlockArgument, Operation, OpResult, Value
+from pimc.ir.symbolic import sym
+from pimc.ir.types import TensorType
 
 
 def is_padding_mask(t) -> bool:
@@ -39,3 +45,67 @@ def is_cache_append(op: Operation) -> bool:
     while isinstance(past, OpResult) and (past.op.name in VIEWS or past.op.name == "kv.dequantize"):
         past = past.op.operands[0]
     return isinstance(past, BlockArgument)
+
+
+class Movement:
+    """Where each computed value lives as one function runs in program order, and what an op
+    costs on a device: `time` is the cost model's op time there plus the transfers of the
+    inputs that live elsewhere, each value sent once per destination from the device that
+    computed it. Arguments, weights, views of them and KV caches appended in place live in the
+    HBM every device reads, so they never move. The placer calls `time` for each candidate and
+    `commit`s its choice; timing (`pimc analyze`, the system simulator) commits the placed
+    device and reports the same two numbers."""
+
+    def __init__(self, func, devices: dict, model, bindings: dict,
+                 element_bits: int | None = None):
+        self.devices, self.model, self.bindings = devices, model, bindings
+        self.element_bits = element_bits  # transferred floats counted at this width (None: IR's)
+        self.subs = {sym(k): sympy.Float(v) for k, v in bindings.items()}
+        self.resident: set[Value] = set(func.args)
+        self.view_of: dict[Value, Value] = {}  # a view's result -> the computed value it shows
+        self.holders: dict[Value, list[str]] = {}  # computed value -> its device, then copies
+
+    def moving(self, op: Operation) -> list[Value]:
+        return [v for v in transferred_operands(op) if v not in self.resident]
+
+    def sources(self, op: Operation) -> list[Value]:
+        """The computed values `op` must receive, views seen through, each once."""
+        return list(dict.fromkeys(self.view_of.get(v, v) for v in self.moving(op)))
+
+    def view(self, op: Operation) -> str | None:
+        """Record an op that computes nothing: the device holding the data it shows, or None
+        when it shows resident data (its results are then resident too)."""
+        moving = self.moving(op)
+        if not moving:
+            self.resident.update(op.results)
+            return None
+        shown = self.view_of.get(moving[0], moving[0])
+        self.view_of.update((r, shown) for r in op.results)
+        return self.holders[shown][0]
+
+    def time(self, op: Operation, cost, device: str) -> tuple[float, float]:
+        """(the op's own time on `device`, bringing its inputs there) in seconds."""
+        spec = self.devices[device]
+        transfer = sum(self.model.transfer_time(self.nbytes(v), self.devices[self.holders[v][0]],
+                                                spec)
+                       for v in self.sources(op) if device not in self.holders[v])
+        return self.model.op_time(cost, spec, op, self.bindings), transfer
+
+    def commit(self, op: Operation, device: str) -> None:
+        """`op` runs on `device`: its inputs now also live there, its results live there (or
+        stay resident, for a cache append)."""
+        for v in self.sources(op):
+            if device not in self.holders[v]:
+                self.holders[v].append(device)
+        if is_cache_append(op):
+            self.resident.update(op.results)
+        else:
+            self.holders.update((r, [device]) for r in op.results)
+
+    def nbytes(self, value: Value) -> float:
+        t = value.type
+        if not isinstance(t, TensorType):
+            return 0.0
+        bits = self.element_bits if self.element_bits is not None and t.element.is_float \
+            else t.element.bits
+        return float(sympy.sympify(t.numel).xreplace(self.subs)) * bits / 8
