@@ -35,9 +35,9 @@ DIGITS = list(range(8, 18))
 NAMES = list(range(18, 26))
 WORD0 = 26
 KEY_DIGITS = 5
-# Bump when the data generators or the training loop change: the cache key hashes it with the
-# config, so cached weights are never reused for a different recipe.
-DATA_VERSION = "4"
+# The data generators and the training loop are this file: the cache key hashes its source with
+# the config, so cached weights are never reused for a different recipe (any edit retrains).
+RECIPE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 ANSWER = 4.0  # loss weight of passkey answers and copied spans: retrieval is the point
 
 
@@ -69,7 +69,7 @@ class ModelConfig:
     mix: tuple = (0.35, 0.3, 0.2)  # recall, passkey, copy; the rest is the language
 
     def key(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True) + DATA_VERSION
+        text = json.dumps(asdict(self), sort_keys=True) + RECIPE
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -247,7 +247,7 @@ def build(cfg: ModelConfig):
 
 
 def cache_dir(cfg: ModelConfig) -> Path:
-    root = Path(os.environ.get("PIMC_CACHE", Path.home() / ".cache" / "pimc"))
+    root = Path(os.environ.get("PIMC_CACHE_DIR", Path.home() / ".cache" / "pimc"))
     return root / "kv-model" / cfg.key()
 
 

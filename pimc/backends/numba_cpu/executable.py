@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,13 +24,7 @@ from pimc.ir.shape_binding import Bindings
 from pimc.ir.types import TensorType
 from pimc.ir.weights import NUMPY_DTYPES, WeightsStore
 from pimc.output import write_atomically
-
-
-def cache_dir() -> Path:
-    """$PIMC_CACHE_DIR, else $XDG_CACHE_HOME/pimc, else ~/.cache/pimc."""
-    if "PIMC_CACHE_DIR" in os.environ:
-        return Path(os.environ["PIMC_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pimc"
+from pimc.caches import cache_root, source_digest
 
 
 def function_for(module: ModuleOp, func: str, inputs: Sequence):
@@ -44,14 +37,17 @@ def function_for(module: ModuleOp, func: str, inputs: Sequence):
     return fn
 
 
-def import_generated(source: str, folder: str = "numba-cpu", prefix: str = "pimc_generated"):
+def import_generated(source: str, folder: str = "numba-cpu", prefix: str = "pimc_generated",
+                     calls: Path = Path(__file__).parent):
     """The generated module for `source`, written to the cache under a name from its hash (so
-    numba's on-disk cache applies to its kernels) and imported once per process."""
+    numba's on-disk cache applies to its kernels) and imported once per process. The folder
+    is named by the digest of `calls` too, the backend package whose kernels the generated
+    code calls (`K.`): numba would not notice those change."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     name = f"{prefix}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
-    path = cache_dir() / folder / f"{name}.py"
+    path = cache_root() / f"{folder}-{source_digest(calls)}" / f"{name}.py"
     if not path.exists() or path.read_text() != source:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, source)

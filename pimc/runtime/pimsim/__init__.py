@@ -4,6 +4,7 @@
     result = run_trace("stream.trace", memory="hbm2", frontend="dramsim3")
     result.cycles, result.bandwidth_gbps, result.log   # log: every issued command
 """
+import pimc.numba_cache  # noqa: F401  (before any kernel: package-wide cache stamps)
 from pimc.runtime.pimsim.dram import FRONTENDS, LOG_DTYPE, DramResult, compile_rules, run_trace
 from pimc.runtime.pimsim.presets import MEMORY_PRESETS, get_spec, spec_from_target
 from pimc.runtime.pimsim.spec import (DRAM_COMMANDS, DRAM_RULES, LEVELS, AddressMapping, Command,

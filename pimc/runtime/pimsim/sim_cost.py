@@ -16,15 +16,16 @@ so a report never presents a roofline number as a simulated one.
 Simulated times are memoised by (kernel, shape, target): in this process (`_MEMO`), and on disk in
 one small JSON file per target under `cache_dir()` ($PIMC_CACHE_DIR/sim-costs, else
 $XDG_CACHE_HOME/pimc/sim-costs, else ~/.cache/pimc/sim-costs, numba-cpu's convention). The file
-is named by a hash of the whole target spec (after --set) and SIM_VERSION, so editing the target
-or the simulator starts a fresh file instead of reading stale times.
+is named by a hash of the whole target spec (after --set) and of the source that computes the
+times (this package and the PIM command-stream generators, `SIM_SOURCE`), so editing the
+target or the simulator starts a fresh file instead of reading stale times.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-import os
+import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,10 +36,11 @@ from pimc.ir.symbolic import sym
 from pimc.output import write_atomically
 from pimc.passes.analyze_intensity import Cost
 from pimc.passes.cost_model import Roofline
+from pimc.caches import cache_root, source_digest
 from pimc.targets import DeviceSpec, Target
 
 # Bump when a simulator's timing changes: the disk cache's file names include it.
-SIM_VERSION = 3  # 3: NeuPIMs MACs read 32 B (its 16 multipliers), not a 64-B burst
+SIM_SOURCE = ("runtime/pimsim", "backends/pim", "targets/spec.py")  # what the times depend on
 ATTENTION_OPS = ("llm.attention", "pim.attention")
 GEMV_OPS = ("llm.linear", "pim.gemv")
 PIM_KINDS = ("pim-bank", "pim-bankgroup", "pim-buffer")  # DeviceSpec.kind of in-DRAM PIM
@@ -90,15 +92,16 @@ def _quantised(op: Operation) -> bool:
 
 def cache_dir() -> Path:
     """Where the per-target JSON files live (see the module docstring)."""
-    if "PIMC_CACHE_DIR" in os.environ:
-        return Path(os.environ["PIMC_CACHE_DIR"]) / "sim-costs"
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "pimc" / "sim-costs"
+    return cache_root() / "sim-costs"
 
 
 def target_key(target: Target) -> str:
-    text = f"sim-costs v{SIM_VERSION}\n{target.model_dump_json()}"
+    text = f"sim-costs {_version()}\n{target.model_dump_json()}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _version() -> str:
+    return source_digest(*SIM_SOURCE)
 
 
 def _entry(kind: str, shape: Mapping[str, int]) -> str:
@@ -125,7 +128,8 @@ class SimCostModel(Roofline):
     def __init__(self, target: Target, cache: Path | None = None):
         super().__init__(target)
         self.target, self.key = target, target_key(target)
-        self.path = (cache or cache_dir()) / f"{target.name}-{self.key}.json"
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", target.name)  # overrides: base{key=value, ...}
+        self.path = (cache or cache_dir()) / f"{stem}-{self.key}.json"
         self._disk: dict[str, dict] | None = None
         self.stats: Counter[str] = Counter()
 
@@ -180,14 +184,14 @@ class SimCostModel(Roofline):
         if self._disk is None:
             try:
                 data = json.loads(self.path.read_text())
-                ok = data.get("version") == SIM_VERSION and isinstance(data.get("kernels"), dict)
+                ok = data.get("version") == _version() and isinstance(data.get("kernels"), dict)
                 self._disk = data["kernels"] if ok else {}
             except (OSError, ValueError, AttributeError):  # none yet, or unreadable: start over
                 self._disk = {}
         return self._disk
 
     def _save(self) -> None:
-        data = {"version": SIM_VERSION, "target": self.target.name, "kernels": self._disk}
+        data = {"version": _version(), "target": self.target.name, "kernels": self._disk}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
