@@ -75,6 +75,7 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
              f"TTFT            p50 {_time(out['ttft_p50_s'])}, p99 {_time(out['ttft_p99_s'])}",
              f"TBT             p50 {_time(out['tbt_p50_s'])}, p99 {_time(out['tbt_p99_s'])}",
              f"utilisation     {util}",
+             f"times from      {_sources(out['time_sources'])}",
              f"energy          {out['energy_j']:.4g} J ({out['energy_per_token_j'] * 1e3:.4g} "
              "mJ/token)",
              f"KV cache        peak {out['max_kv_tokens']:,} of {out['kv_capacity_tokens']:,} "
@@ -97,6 +98,15 @@ def expand_names(pipeline: str) -> str:
             steps.append(pipeline[start:i].strip())
             start = i + 1
     return ",".join(expand(step) for step in steps if step)
+
+
+def _sources(fractions: dict[str, float]) -> str:
+    """'npu: 93.0% npusim, 7.0% roofline; pim: 100.0% sim' from {"npu.npusim": 0.93, ...}."""
+    by_device: dict[str, list[str]] = {}
+    for key, share in fractions.items():
+        device, _, source = key.partition(".")
+        by_device.setdefault(device, []).append(f"{100 * share:.1f}% {source}")
+    return "; ".join(f"{d}: {', '.join(parts)}" for d, parts in by_device.items())
 
 
 def _time(seconds: float) -> str:

@@ -36,6 +36,7 @@ class Task:
     nbytes: float = 0.0  # bytes it reads and writes, for energy
     unit: str = ""  # the device's lane: "" for its main one, e.g. "vector" for the NPU's vector units
     external: bool = False  # its hold is traffic over the memory's external interface (NPU/xPU)
+    source: str = ""  # the model its duration came from: roofline, sim, npusim, neupims-mha
 
     @property
     def lane(self) -> str:

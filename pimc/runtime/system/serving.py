@@ -216,6 +216,16 @@ def _run(out: ServingResult, model: StepModel, phase: str, t: float, batch: int,
     return t + sched.makespan_s
 
 
+def time_sources(spent: dict[tuple[str, str], float]) -> dict[str, float]:
+    """{"device.model": the fraction of that device's task time the model gave}: which times
+    were simulated, which came from a roofline or NeuPIMs' estimate (a fallback shows here)."""
+    total: dict[str, float] = {}
+    for (device, _), seconds in spent.items():
+        total[device] = total.get(device, 0.0) + seconds
+    return {f"{device}.{source}": seconds / total[device]
+            for (device, source), seconds in sorted(spent.items())}
+
+
 def summary(result: ServingResult, target: Target) -> dict:
     """Tokens/s, TTFT and TBT percentiles, per-device utilisation and energy of a run."""
     reqs = result.requests
@@ -223,10 +233,14 @@ def summary(result: ServingResult, target: Target) -> dict:
     start = min((r.arrival_s for r in reqs), default=0.0)
     ttft = [result.first_token_s[r.id] - r.arrival_s for r in reqs]
     busy: dict[str, float] = {}
+    spent: dict[tuple[str, str], float] = {}  # (device, cost model) -> task seconds
     energy = 0.0
     for s in result.steps:
         for d, b in s.schedule.busy_s.items():
             busy[d] = busy.get(d, 0.0) + b
+        for t in s.tasks:
+            if t.duration_s > 0:
+                spent[t.device, t.source] = spent.get((t.device, t.source), 0.0) + t.duration_s
         energy += energy_j(s.tasks, target) * result.devices
     span = end - start or 1.0
     generated = sum(result.tokens.values())
@@ -239,5 +253,6 @@ def summary(result: ServingResult, target: Target) -> dict:
                 ttft_p50_s=pct(ttft, 50), ttft_p99_s=pct(ttft, 99),
                 tbt_p50_s=pct(result.token_gaps_s, 50), tbt_p99_s=pct(result.token_gaps_s, 99),
                 utilisation={d: b / span for d, b in sorted(busy.items())},
+                time_sources=time_sources(spent),
                 energy_j=energy, energy_per_token_j=energy / max(generated, 1),
                 max_kv_tokens=result.max_kv_tokens, kv_capacity_tokens=result.kv_capacity_tokens)

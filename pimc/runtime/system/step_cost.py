@@ -102,9 +102,19 @@ class StepCost(CostModel):
 
     def op_source(self, device: DeviceSpec, op: Operation | None = None,
                   dims: Mapping[str, int] | None = None) -> str:
+        """Which model `op_time` took the time from, case for case as it decides."""
+        shard = self.shard(op)
         if self.npusim and device.kind == "npu" and op is not None and dims is not None \
-                and self._npu_time(op, dims, self.shard(op)) is not None:
+                and self._npu_time(op, dims, shard) is not None:
             return "npusim"
+        if self.neupims_mha and device.kind in PIM_KINDS and op is not None \
+                and op.name in ATTENTION_OPS and dims is not None:
+            return "neupims-mha"
+        if shard.split and device.kind in PIM_KINDS and isinstance(self.base, SimCostModel):
+            kernel = kernel_of(op, dims)
+            if kernel is not None and \
+                    self.base.kernel_time(*self._shard_kernel(*kernel, shard))[0] is not None:
+                return "sim"
         return self.base.op_source(device, op, dims)
 
     def unit_of(self, op: Operation, device: DeviceSpec) -> str:

@@ -68,7 +68,7 @@ def function_tasks(func: FuncOp, target: Target, batch: int, context: int,
         tasks.append(Task(f"{t.op.name} {where}".strip(), t.device, duration, tuple(deps),
                           hold, sub, t.op.name, flops, nbytes, model.unit_of(t.op, spec),
                           external=spec.kind not in EXTERNAL_EXEMPT and
-                          not spec.kind.startswith("pim")))
+                          not spec.kind.startswith("pim"), source=t.source))
     return tasks
 
 
