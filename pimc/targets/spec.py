@@ -208,6 +208,12 @@ class Pim(Spec):
     `mac_interval_tck`. `row_buffers = 2` is NeuPIMs' dual row buffer: PIM and ordinary reads do
     not evict each other's open row."""
 
+    # The PIM command set the units take: "attacc" (AttAcc's MAC-all-bank/-bank-group/-buffer
+    # commands), "neupims" (the same all-bank MACs, with NeuPIMs' dual row buffer when
+    # row_buffers = 2; one stream generator serves both), or "hbm-pim" (Samsung HBM-PIM's
+    # mode changes and CRF/GRF/SRF program, one block per two banks; backends/pim
+    # hbmpim_stream.py, PIMSimulator). Declared, never inferred from the geometry.
+    isa: Literal["attacc", "neupims", "hbm-pim"] = "attacc"
     placement: Literal["bank", "bankgroup", "buffer"]
     units_per_channel: PositiveInt
     lanes: PositiveInt  # multipliers per unit
@@ -323,6 +329,7 @@ class Target(Spec):
                              "[logic_pim]")
         if self.pim is not None:
             self._check_pim_fits(self.pim, self.memory)
+            self._check_isa(self.pim, self.memory)
         if self.energy is not None:
             for section, key in (("pim", "pim_pj_per_bit"), ("logic_pim", "logic_pim_pj_per_bit")):
                 if getattr(self, section) is not None and getattr(self.energy, key) is None:
@@ -341,6 +348,14 @@ class Target(Spec):
         if pim.units_per_channel > room:
             raise ValueError(f"pim.units_per_channel: {pim.units_per_channel} {pim.placement}-level "
                              f"units, but a channel has room for {room}")
+
+    @staticmethod
+    def _check_isa(pim: Pim, memory: Memory) -> None:
+        banks = memory.pseudo_channels * memory.bank_groups * memory.banks_per_group
+        if pim.isa == "hbm-pim" and (pim.placement != "bank" or pim.units_per_channel * 2 != banks):
+            raise ValueError(f"pim.isa: 'hbm-pim' has one PIM block per two banks of a pseudo-"
+                             f"channel (placement = \"bank\", units_per_channel = {banks // 2}); "
+                             f"this target has {pim.units_per_channel} {pim.placement}-level units")
 
     def devices(self) -> dict[str, DeviceSpec]:
         """The devices a placement pass may choose from, keyed by IR device name."""

@@ -370,3 +370,17 @@ def test_cli_errors_are_one_line_exit_2(capsys, tmp_path):
     line = one_error_line(capsys, "targets", "show", str(malformed), lines=3)
     assert line.startswith(f"pimc: error: {malformed}:")
     assert one_error_line(capsys, "targets", "--format", "yaml").endswith("valid: text, json")
+
+
+def test_the_pim_isa_is_declared_not_inferred_from_the_geometry():
+    """neupims with one unit per two banks (Samsung's geometry) still takes NeuPIMs' command
+    stream; 'hbm-pim' on a geometry that is not Samsung's is one line naming the key."""
+    from pimc.backends.pim.emit import samsung
+    halved = override(get_target("neupims"), ["pim.units_per_channel=8"])
+    assert halved.pim.isa == "neupims" and not samsung(halved)
+    assert samsung(get_target("hbm-pim"))
+    with pytest.raises(TargetError, match=r"pim\.isa: 'hbm-pim' has one PIM block per two banks.*"
+                                          r"units_per_channel = 8\); this target has 16 bank"):
+        override(get_target("neupims"), ['pim.isa="hbm-pim"'])
+    with pytest.raises(TargetError, match=r"pim\.isa: .*'attacc', 'neupims' or 'hbm-pim'"):
+        override(get_target("neupims"), ['pim.isa="newton"'])

@@ -117,10 +117,8 @@ def _target(module: ModuleOp, given: Target | None) -> Target:
 
 
 def samsung(target: Target) -> bool:
-    """One PIM block per two banks of a pseudo-channel (Samsung HBM-PIM, PIMSIM.md §2)."""
-    m, pim = target.memory, target.pim
-    return pim.placement == "bank" and \
-        pim.units_per_channel * 2 == m.pseudo_channels * m.bank_groups * m.banks_per_group
+    """The target's PIM takes Samsung HBM-PIM's command set (its declared `pim.isa`)."""
+    return target.pim is not None and target.pim.isa == "hbm-pim"
 
 
 def geometry_units(target: Target) -> int:
