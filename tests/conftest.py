@@ -7,6 +7,14 @@ import os
 # test runs its compiler in a subprocess without it.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+# Many tests run `pimc` in a subprocess (the lit suite alone ~80 times). Where the environment
+# says PYTHONDONTWRITEBYTECODE, each of them would compile pimc's sources again (~0.4 s); the
+# bytecode is written once here instead (py_compile writes whatever that variable says).
+import compileall  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+compileall.compile_dir(Path(__file__).resolve().parents[1] / "pimc", quiet=1)
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
