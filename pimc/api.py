@@ -221,9 +221,9 @@ def compile(model: Any, example_inputs=None, target: Any = "neupims",
 def build_passes(pipeline: str, placed: bool, pass_options: dict) -> list:
     """The pipeline's passes, placement appended when `placed` (for the context's target),
     `pass_options` applied."""
-    from pimc.passes import PASSES, parse_pipeline
-    from pimc.passes.pipelines import PIPELINES, build
-    passes = build(pipeline) if pipeline in PIPELINES else parse_pipeline(pipeline)
+    from pimc.passes import PASSES
+    from pimc.passes.pipelines import passes_of
+    passes = passes_of(pipeline)
     for key, options in pass_options.items():
         if not isinstance(options, dict):
             raise OptionError(f"compile(): {key}= takes a dict of pass options, got "

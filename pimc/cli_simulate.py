@@ -45,7 +45,8 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
              format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
     """Simulate serving MODEL on TARGET: continuous batching over the devices' timelines."""
     from pimc.api import capture
-    from pimc.passes import PassManager, parse_pipeline
+    from pimc.passes import PassManager
+    from pimc.passes.pipelines import passes_of
     from pimc.runtime.system.request_trace import requests_for
     from pimc.runtime.system.simulate import SimOptions, simulate_requests
     from pimc.targets import get_target
@@ -62,7 +63,7 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
     reqs = requests_for(batch, prompt_len, gen_len, requests, rate, workload, seed,
                         requests_file)
     module, _ = capture(model)
-    PassManager(parse_pipeline(expand_names(pipeline))).run(module)
+    PassManager(passes_of(pipeline)).run(module)
     out = simulate_requests(module, tgt, reqs, opts, trace_path=trace)
     if format == "json":
         typer.echo(json.dumps(out, indent=2))
@@ -86,18 +87,6 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
     if trace:
         lines.append(f"trace           {trace}")
     typer.echo("\n".join(lines))
-
-
-def expand_names(pipeline: str) -> str:
-    """`pipeline` with each named pipeline among its top-level steps written out."""
-    from pimc.passes.pipelines import expand
-    steps, depth, start = [], 0, 0
-    for i, ch in enumerate(pipeline + ","):
-        depth += (ch == "{") - (ch == "}")
-        if ch == "," and depth == 0:
-            steps.append(pipeline[start:i].strip())
-            start = i + 1
-    return ",".join(expand(step) for step in steps if step)
 
 
 def _sources(fractions: dict[str, float]) -> str:

@@ -25,9 +25,21 @@ PIPELINES = {"cleanup": cleanup, "default": default}
 
 
 def expand(pipeline: str) -> str:
-    """A named pipeline's text, or `pipeline` itself when it is already a pipeline string."""
-    return ",".join(step for step, _ in PIPELINES[pipeline]()) if pipeline in PIPELINES \
-        else pipeline
+    """`pipeline` with every named pipeline among its top-level steps written out:
+    'default,kv-compress{method=quant}' -> 'canonicalize,raise-llm-ops,...,kv-compress{...}'."""
+    steps, depth, start = [], 0, 0
+    for i, ch in enumerate(pipeline + ","):
+        depth += (ch == "{") - (ch == "}")
+        if ch == "," and depth == 0:
+            steps.append(pipeline[start:i].strip())
+            start = i + 1
+    return ",".join(",".join(s for s, _ in PIPELINES[step]()) if step in PIPELINES else step
+                    for step in steps if step)
+
+
+def passes_of(pipeline: str) -> list[Pass]:
+    """The passes of a pipeline string whose steps may be named pipelines."""
+    return parse_pipeline(expand(pipeline))
 
 
 def build(name: str) -> list[Pass]:

@@ -244,3 +244,11 @@ def test_op_registry_unknown_names():
         op_class("llm.matmull")
     with pytest.raises(UnknownNameError, match="unknown dialect 'llx'.*did you mean 'llm'"):
         op_class("llx.matmul")
+
+
+def test_named_pipelines_expand_in_place_among_other_steps():
+    from pimc.passes.pipelines import expand, passes_of
+    text = expand("cleanup, kv-compress{method=quant,bits=4},cleanup")
+    assert text == "canonicalize,cse,dce,kv-compress{method=quant,bits=4},canonicalize,cse,dce"
+    assert [p.name for p in passes_of("default")] == \
+        ["canonicalize", "raise-llm-ops", "canonicalize", "cse", "dce"]
