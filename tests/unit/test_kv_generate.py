@@ -33,13 +33,22 @@ PIPELINES = {
 METHODS = ["l2norm", "sink-window", "h2o", "snapkv", "quant", "think"]
 
 
-@pytest.fixture(scope="module", params=["llama-tiny", "qwen2-tiny"])
-def saved(request, tmp_path_factory):
+def _save(name: str, tmp_path_factory):
     """The captured model as .mlir + weights: captured once, compiled per pipeline."""
-    path = tmp_path_factory.mktemp("kv") / f"{request.param}.mlir"
-    prog = pimc.compile(request.param, target=None, backend="null")
+    path = tmp_path_factory.mktemp("kv") / f"{name}.mlir"
+    prog = pimc.compile(name, target=None, backend="null")
     prog.save(path)
     return str(path), prog.ir.attributes
+
+
+@pytest.fixture(scope="module", params=["llama-tiny", "qwen2-tiny"])
+def saved(request, tmp_path_factory):
+    return _save(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def llama_saved(tmp_path_factory):
+    return _save("llama-tiny", tmp_path_factory)
 
 
 def build(saved, pipeline: str = ""):
@@ -88,12 +97,10 @@ def test_ratio_zero_generate_equals_the_uncompressed_model(saved, method):
 
 
 @pytest.mark.parametrize("method", list(PIPELINES))
-def test_numba_steps_equal_the_interpreter_on_llama(saved, method):
+def test_numba_steps_equal_the_interpreter_on_llama(llama_saved, method):
     """Prefill and three decode steps, each fed the interpreter's state: every output (logits,
     kept caches, H2O scores) agrees; the kept caches hold the same tokens."""
-    if "qwen" in saved[0]:
-        pytest.skip("llama-tiny only: the generate tests cover qwen2-tiny")
-    prog = build(saved, PIPELINES[method])
+    prog = build(llama_saved, PIPELINES[method])
     ids = prompt(seed=2)
     inputs = [ids, np.tile(np.arange(PROMPT), (2, 1)), np.ones((2, PROMPT), np.int64)]
     func = "prefill"
