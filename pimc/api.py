@@ -119,12 +119,12 @@ class Program:
         from pimc.ir import parse
         from pimc.runtime.system.request_trace import requests_for
         from pimc.runtime.system.simulate import SimOptions, simulate_requests
-        from pimc.targets import get_target, override
+        from pimc.targets import get_target
         name = target or self.target or getattr(self.ir.attributes.get("pimc.target"), "value",
                                                 None)
         if name is None:
             raise PimcError("simulate(): the program was compiled without a target; give one")
-        spec = override(get_target(name), list(overrides))
+        spec = get_target(name, overrides)
         reqs = requests_for(batch, prompt_len, gen_len, requests, rate, workload, seed,
                             requests_file)
         module = parse(print_module(self.ir))  # placement must not touch self.ir
@@ -205,8 +205,8 @@ def compile(model: Any, example_inputs=None, target: Any = "neupims",
     chosen = registry.get(backend)
     spec = None
     if target is not None:  # a bad target fails before the (slow) capture
-        from pimc.targets import get_target, override
-        spec = override(get_target(target), list(overrides))
+        from pimc.targets import get_target
+        spec = get_target(target, overrides)
     elif overrides:
         raise OptionError("compile(): overrides= need a target")
     passes = build_passes(pipeline, spec is not None, pass_options)

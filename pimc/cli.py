@@ -275,12 +275,12 @@ def _write(output: Path | None, text: str) -> None:
 
 def _target(name: str | None, sets: list[str]):
     """The Target `-t` and `--set` name, resolved once (None: neither given)."""
-    from pimc.targets import get_target, override
+    from pimc.targets import get_target
     if name is None:
         if sets:
             raise PimcError("--set needs a target (-t)")
         return None
-    return override(get_target(name), sets)
+    return get_target(name, sets)
 
 
 def _check_format(fmt: str) -> None:

@@ -69,15 +69,12 @@ def pim_kernel(kernel: Annotated[str, typer.Argument(help="attention (AttAcc dec
                format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
     """Simulate one PIM kernel cycle by cycle (pimsim)."""
     from pimc.targets import get_target
-    from pimc.targets.load import override
 
     if format not in FORMATS:
         raise PimcError(f"--format: unknown format '{format}'; valid: {', '.join(FORMATS)}")
     if kernel not in KERNELS:
         raise UnknownNameError("PIM kernel", kernel, list(KERNELS), where="pim-kernel: ")
-    tgt = get_target(target)
-    if set_:
-        tgt = override(tgt, set_)
+    tgt = get_target(target, set_ or ())
     opts = dict(context=context, heads=heads, head_dim=head_dim, dtype=dtype, rows=rows,
                 cols=cols, elements=elements, layout=layout)
     out = KERNELS[kernel](tgt, opts)

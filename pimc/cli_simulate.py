@@ -50,16 +50,13 @@ def simulate(model: Annotated[str, typer.Argument(help="A zoo model (pimc models
     from pimc.runtime.system.request_trace import requests_for
     from pimc.runtime.system.simulate import SimOptions, simulate_requests
     from pimc.targets import get_target
-    from pimc.targets.load import override
 
     if format not in FORMATS:
         raise PimcError(f"--format: unknown format '{format}'; valid: {', '.join(FORMATS)}")
     opts = SimOptions(sub_batches=sub_batches, cost_model=cost_model, policy=policy,
                       max_batch=max_batch, kv_capacity_tokens=kv_capacity, tp=tp, pp=pp,
                       npu_timing=npu_timing, pim_timing=pim_timing)
-    tgt = get_target(target)
-    if set_:
-        tgt = override(tgt, set_)
+    tgt = get_target(target, set_ or ())
     reqs = requests_for(batch, prompt_len, gen_len, requests, rate, workload, seed,
                         requests_file)
     module, _ = capture(model)

@@ -53,9 +53,9 @@ def show(target: Annotated[str, typer.Argument(help="A preset name or a path to 
          set_: Annotated[list[str], typer.Option("--set", help="Override a key: key.path=value (repeatable).")] = [],
          format: Annotated[str, typer.Option("--format", help="text or json")] = "text"):
     """Print one target as TOML (derived figures as comments)."""
-    from pimc.targets import get_target, override
+    from pimc.targets import get_target
     _check_format(format)
-    spec = override(get_target(target), set_) if set_ else get_target(target)
+    spec = get_target(target, set_)
     if format == "json":
         typer.echo(json.dumps({**spec.model_dump(exclude_none=True), **_summary(spec)}, indent=2))
         return

@@ -35,7 +35,7 @@ from pimc.passes.analyze_intensity import AnalyzeIntensity, intensity_rows, pars
 from pimc.passes.cost_model import COST_MODELS, get_cost_model
 from pimc.passes.pipelines import build
 from pimc.passes.place_devices import POLICIES, bindings_for, body_ops, parse_pins
-from pimc.targets import Target, get_target, override, preset_names
+from pimc.targets import Target, get_target, preset_names
 
 PHASES = ("decode", "prefill")  # the function reported: @decode (past length S) or @prefill (T)
 DEFAULT_DTYPE = "f16"
@@ -234,9 +234,7 @@ class Options:
 
 def resolve_target(target: str | Path | Target, overrides: Iterable[str] = ()) -> Target:
     """A Target from a preset name, a .toml path or a Target, with `key.path=value` edits."""
-    spec = get_target(target)
-    overrides = list(overrides)
-    return override(spec, overrides) if overrides else spec
+    return get_target(target, overrides)
 
 
 def analyze(model: Any, target: str | Path | Target, batch: int = 1, context: int = 2048,

@@ -63,6 +63,16 @@ class _Graph:
                     todo.extend(o for o in n.output if o)
         return [n for n in self.nodes if id(n) in seen]
 
+    def constant(self, name: str) -> np.ndarray | None:
+        """The value of an initializer or a Constant node's output, else None."""
+        if name in self.initializers:
+            return numpy_helper.to_array(self.initializers[name])
+        node = self.producer.get(name)
+        if node is None or node.op_type != "Constant":
+            return None
+        value = next((a for a in node.attribute if a.name == "value"), None)
+        return None if value is None else numpy_helper.to_array(value.t)
+
     def weight(self, name: str) -> np.ndarray | None:
         t = self.initializers.get(name)
         return None if t is None or len(t.dims) != 2 else numpy_helper.to_array(t)
@@ -118,14 +128,8 @@ def _expert_index(g: _Graph, nonzero: onnx.NodeProto) -> int | None:
     gather = g.through(nonzero.input[0])
     if gather is None or gather.op_type != "Gather":
         return None
-    idx = g.initializers.get(gather.input[1])
-    if idx is not None:
-        return int(numpy_helper.to_array(idx))
-    const = g.producer.get(gather.input[1])
-    if const is not None and const.op_type == "Constant":
-        value = next(a for a in const.attribute if a.name == "value")
-        return int(numpy_helper.to_array(value.t))
-    return None
+    index = g.constant(gather.input[1])
+    return None if index is None or index.size != 1 else int(index.reshape(-1)[0])
 
 
 def _block_model(model: onnx.ModelProto, g: _Graph, x: str, y: str):
@@ -165,19 +169,18 @@ def _closure(g: _Graph, start: str, y: str) -> list | None:
     return [n for n in g.nodes if id(n) in keep]
 
 
-def _matches(block, router, experts, k: int) -> bool | None:
+def _matches(block, stacked: dict[str, np.ndarray], k: int) -> bool | None:
     """Whether the block renormalises the top-k weights (None: it is not llm.moe at all)."""
     import onnxruntime as ort
     from pimc.ir import reference_ops
     model, shape = block
-    e, d = router.shape[1], router.shape[0]
+    e, d = stacked["router"].shape
     rows = -(-4 * e // k) + 1  # enough rows that every expert is likely picked
     x = np.random.default_rng(0).standard_normal((rows, d)).astype(np.float32)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {session.get_inputs()[0].name: x.reshape(shape(rows, d))})
-    gate, up, down = (np.stack([ex[i].T for ex in experts]) for i in range(3))
     for normalize in (True, False):
-        want = reference_ops.moe(x, router.T, gate, up, down, k, normalize)
+        want = reference_ops.moe(x, *stacked.values(), k, normalize)
         if got.size == want.size and np.allclose(got.reshape(want.shape), want, rtol=1e-4,
                                                  atol=1e-5):
             return normalize
@@ -211,11 +214,8 @@ def _replace(model, g: _Graph, topk, cone, nonzeros, source: str) -> onnx.ModelP
     if found is None:
         raise refuse("its TopK does not read Softmax(MatMul(x, W_router))")
     x, router = found
-    k = int(numpy_helper.to_array(g.initializers[topk.input[1]])) \
-        if topk.input[1] in g.initializers else None
-    const = g.producer.get(topk.input[1])
-    if k is None and const is not None and const.op_type == "Constant":
-        k = int(numpy_helper.to_array(const.attribute[0].t).reshape(-1)[0])
+    k = g.constant(topk.input[1])
+    k = None if k is None or k.size != 1 else int(k.reshape(-1)[0])
     y = _one_value_cut(g, cone, max(g.position[id(n)] for n in nonzeros))
     if k is None or y is None:
         raise refuse("its top-k count is not a constant" if k is None else
@@ -225,20 +225,20 @@ def _replace(model, g: _Graph, topk, cone, nonzeros, source: str) -> onnx.ModelP
     if sorted(by_index) != list(range(router.shape[1])) or None in by_index.values():
         raise refuse(f"its {len(nonzeros)} expert bodies are not one gated MLP per expert "
                      f"of {router.shape[1]}")
-    experts = [by_index[e] for e in range(router.shape[1])]
+    # llm.moe's layout: router [E, D], gate and up [E, F, D], down [E, D, F]
+    stacked = {"router": np.ascontiguousarray(router.T)}
+    for i, part in enumerate(("gate", "up", "down")):
+        stacked[part] = np.stack([by_index[e][i].T for e in range(router.shape[1])])
     block = _block_model(model, g, x, y)
-    normalize = None if block is None else _matches(block, router, experts, k)
+    normalize = None if block is None else _matches(block, stacked, k)
     if normalize is None:
         raise refuse("the block does not compute llm.moe on onnxruntime")
-    return _rewritten(model, g, x, y, router, experts, k, normalize)
+    return _rewritten(model, g, x, y, stacked, k, normalize)
 
 
-def _rewritten(model, g: _Graph, x: str, y: str, router, experts, k: int,
+def _rewritten(model, g: _Graph, x: str, y: str, arrays: dict[str, np.ndarray], k: int,
                normalize: bool) -> onnx.ModelProto:
     scope = g.producer[y].name.rsplit("/", 1)[0] or y
-    arrays = {"router": np.ascontiguousarray(router.T)}
-    for i, part in enumerate(("gate", "up", "down")):
-        arrays[part] = np.stack([ex[i].T for ex in experts])
     names = {part: f"{scope}/experts.{part}" for part in arrays}
     node = helper.make_node(OP, [x, *names.values()], [y], name=f"{scope}/{OP}", domain=DOMAIN,
                             top_k=k, normalize=int(normalize))

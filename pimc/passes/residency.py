@@ -64,13 +64,18 @@ class Movement:
         self.resident: set[Value] = set(func.args)
         self.view_of: dict[Value, Value] = {}  # a view's result -> the computed value it shows
         self.holders: dict[Value, list[str]] = {}  # computed value -> its device, then copies
+        self._sources: tuple[Operation | None, list[Value]] = (None, [])  # the op being placed
 
     def moving(self, op: Operation) -> list[Value]:
         return [v for v in transferred_operands(op) if v not in self.resident]
 
     def sources(self, op: Operation) -> list[Value]:
-        """The computed values `op` must receive, views seen through, each once."""
-        return list(dict.fromkeys(self.view_of.get(v, v) for v in self.moving(op)))
+        """The computed values `op` must receive, views seen through, each once (kept for the
+        op being placed: the placer asks once per candidate device, then commits)."""
+        if self._sources[0] is not op:
+            self._sources = op, list(dict.fromkeys(self.view_of.get(v, v)
+                                                   for v in self.moving(op)))
+        return self._sources[1]
 
     def view(self, op: Operation) -> str | None:
         """Record an op that computes nothing: the device holding the data it shows, or None

@@ -33,9 +33,13 @@ def preset_names() -> list[str]:
     return list(TARGETS)
 
 
-def get_target(target: str | Path | Target) -> Target:
+def get_target(target: str | Path | Target, overrides: Iterable[str] = ()) -> Target:
     """A Target from a preset name or a path to a TOML file (a name ending in .toml or holding a
-    path separator is a path; a preset name wins over a same-named file in the current folder)."""
+    path separator is a path; a preset name wins over a same-named file in the current folder),
+    with `overrides` (`key.path=value`, the CLI's --set) applied."""
+    overrides = list(overrides)
+    if overrides:
+        return override(get_target(target), overrides)
     if isinstance(target, Target):
         return target
     text = str(target)
